@@ -1,0 +1,40 @@
+"""Offline question answering over your documents, every answer proved by cited passages.
+
+    >>> from qa import ask
+    >>> answer = ask("Which agency granted the designation?")
+    >>> answer.text, answer.citations
+
+Importing this package loads no model: heavy work happens on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import os
+
+from qa.offline import block_network, enforce_offline
+from qa.types import Answer, Chunk, Citation, Document, Passage
+
+enforce_offline()
+if os.environ.get("QA_BLOCK_NETWORK") == "1":
+    block_network()
+
+if TYPE_CHECKING:
+    from qa.pipeline import Assistant, ask
+    from qa.settings import Settings, load_settings
+
+__all__ = ["Answer", "Assistant", "Chunk", "Citation", "Document", "Passage", "Settings", "ask", "load_settings"]
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Assistant", "ask"):
+        from qa import pipeline
+
+        return getattr(pipeline, name)
+    if name in ("Settings", "load_settings"):
+        from qa import settings
+
+        return getattr(settings, name)
+    raise AttributeError(f"module 'qa' has no attribute {name!r}")

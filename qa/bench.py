@@ -1,0 +1,769 @@
+"""``qa bench``: index build speed, retrieval and answer latency, cold start and memory, with targets.
+
+Every measurement that loads a model runs in a fresh child process (``python -m qa.bench
+TASK SPEC OUT``), so its peak resident memory (``VmHWM``) belongs to that measurement alone
+and the parent stays light. Synthetic corpora (10x, 100x the topic corpus) and every index
+are written to a temporary folder that is removed at the end; only ``results.json`` and
+``RESULTS.md`` are written to ``--out``.
+
+    qa bench                       # the full run (minutes): accurate and fast presets
+    qa bench --quick               # tiny: hashing embedder, scales 1 and 10, no LLM
+    qa bench --quick --preset fast # tiny, but with the fast preset's LLM
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+SCALE_EMBEDDER = "hashing-384"  # stands in for the real model where embedding it all would take too long
+REAL_EMBEDDER_MAX_SCALE = 10  # scales above this use SCALE_EMBEDDER unless --full
+QUICK_QUESTIONS = 5
+QUICK_SCALES = (1, 10)
+DEFAULT_SCALES = (1, 10, 100)
+DEFAULT_PRESETS = ("accurate", "fast")
+COLD_START_QUESTION = "Which agency granted the Breakthrough Therapy Designation?"
+CHILD_TIMEOUT = 3 * 3600
+REPO = Path(__file__).resolve().parents[1]
+
+Json = dict[str, Any]
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``qa bench`` options."""
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny run: few questions, scales 1,10 with a hashing embedder, no LLM unless --preset")
+    parser.add_argument("--full", action="store_true",
+                        help=f"embed every scale with the real model (default: scales > {REAL_EMBEDDER_MAX_SCALE} "
+                             f"use {SCALE_EMBEDDER})")
+    parser.add_argument("--preset", action="append", metavar="NAME",
+                        help="preset(s) whose answer latency to measure (repeatable; default: accurate and fast)")
+    parser.add_argument("--out", default="bench", metavar="DIR", help="where results.json and RESULTS.md go")
+    parser.add_argument("--questions", type=int, metavar="N", help="eval questions to ask (default: all)")
+    parser.add_argument("--skip-llm", action="store_true", help="no cold start and no answer latency (no LLM)")
+    parser.add_argument("--scales", metavar="LIST", help="corpus multiples for build/retrieval (default 1,10,100)")
+    parser.add_argument("--repeats", type=int, metavar="N", help="retrieval passes over the questions (default 3)")
+    parser.add_argument("--embedding-model", metavar="NAME", help="override embedding.model (e.g. hashing-64)")
+    parser.add_argument("--config", metavar="FILE", help="a TOML config file (default: ./qa.toml if present)")
+    parser.add_argument("--seeds", metavar="DIR", help="the seed documents (default: settings paths.seeds)")
+    parser.add_argument("--corpus", default="eval/corpora/topic", metavar="DIR",
+                        help="the 1x corpus that is multiplied for the scaling runs")
+    parser.add_argument("--qa-file", default="eval/seed_qa.jsonl", metavar="FILE",
+                        help="JSONL with a `question` field per line")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one ``qa bench`` invocation measures."""
+
+    out: Path
+    seeds: Path
+    corpus: Path
+    questions: list[str]
+    scales: list[int]
+    presets: list[str]
+    embedding_model: str
+    config: str | None
+    quick: bool
+    full: bool
+    repeats: int
+    options: Json = field(default_factory=dict)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``qa bench``: measure everything in the plan and write the results."""
+    plan = make_plan(args)
+    results = measure(plan)
+    write_results(results, plan.out)
+    _log(f"wrote {plan.out / 'results.json'} and {plan.out / 'RESULTS.md'}")
+    return 0
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    from qa.settings import load_settings
+
+    config = getattr(args, "config", None)
+    embedding = {"model": args.embedding_model} if getattr(args, "embedding_model", None) else None
+    settings = load_settings(config_file=Path(config) if config else None, embedding=embedding)
+    questions = load_questions(Path(args.qa_file))
+    limit = args.questions if args.questions is not None else (QUICK_QUESTIONS if args.quick else None)
+    presets: list[str] = []
+    if not args.skip_llm:
+        presets = list(args.preset or ([] if args.quick else DEFAULT_PRESETS))
+    return Plan(
+        out=Path(args.out),
+        seeds=Path(args.seeds) if args.seeds else Path(settings.paths.seeds),
+        corpus=Path(args.corpus),
+        questions=questions[:limit] if limit is not None else questions,
+        scales=parse_scales(args.scales) if args.scales else list(QUICK_SCALES if args.quick else DEFAULT_SCALES),
+        presets=presets,
+        embedding_model=settings.embedding.model,
+        config=config,
+        quick=bool(args.quick),
+        full=bool(args.full),
+        repeats=args.repeats if args.repeats is not None else (1 if args.quick else 3),
+        options={k: v for k, v in vars(args).items() if k not in ("func",) and not callable(v)},
+    )
+
+
+def parse_scales(text: str) -> list[int]:
+    try:
+        scales = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise SystemExit(f"error: --scales takes whole numbers separated by commas, not {text!r}") from None
+    if not scales or scales[0] < 1:
+        raise SystemExit("error: --scales needs at least one multiple >= 1")
+    return scales
+
+
+def load_questions(path: Path) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [str(json.loads(line)["question"]) for line in lines if line.strip()]
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+def measure(plan: Plan) -> Json:
+    """Run every measurement of ``plan`` (in child processes) and return the results."""
+    results: Json = {
+        "schema": SCHEMA_VERSION,
+        "machine": machine_info(),
+        "run": {
+            "quick": plan.quick, "full": plan.full, "scales": plan.scales, "presets": plan.presets,
+            "questions": len(plan.questions), "retrieval_repeats": plan.repeats,
+            "embedding_model": plan.embedding_model, "options": plan.options,
+        },
+    }
+    with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
+        work = Path(tmp)
+        seeds_index = work / "index-seeds"
+        builds = [measure_build("seeds", 0, [plan.seeds], plan.embedding_model, seeds_index, plan,
+                                query_embedding=True)]
+        for scale in plan.scales:
+            corpus = [plan.corpus] if scale == 1 else [make_synthetic_corpus(plan.corpus, scale, work)]
+            builds.append(measure_build(f"topic x{scale}", scale, corpus, embedder_for_scale(scale, plan),
+                                        work / f"index-x{scale}", plan, retrieval=True))
+        results["index_build"] = [{k: v for k, v in b.items() if k not in ("retrieval", "query_embedding")}
+                                  for b in builds]
+        results["retrieval"] = [b["retrieval"] for b in builds if b.get("retrieval")]
+        results["query_embedding"] = builds[0].get("query_embedding")
+        results["cold_start"] = measure_cold_start(plan, seeds_index) if plan.presets else None
+        results["ask"] = {p: measure_ask(p, plan, seeds_index) for p in plan.presets}
+    results["peak_memory_mb"] = peak_memory(results)
+    results["targets"] = evaluate_targets(results)
+    return results
+
+
+def embedder_for_scale(scale: int, plan: Plan) -> str:
+    if plan.quick:
+        return SCALE_EMBEDDER
+    if scale > REAL_EMBEDDER_MAX_SCALE and not plan.full:
+        return SCALE_EMBEDDER
+    return plan.embedding_model
+
+
+def child_env(plan: Plan, **settings_env: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    if plan.config:
+        env["QA_CONFIG"] = str(Path(plan.config).resolve())
+    env.update(settings_env)
+    return env
+
+
+def run_child(task: str, spec: Json, plan: Plan, *, timeout: float = CHILD_TIMEOUT) -> Json:
+    """``python -m qa.bench TASK SPEC OUT`` in a fresh process; returns the JSON it wrote to OUT."""
+    with tempfile.NamedTemporaryFile(prefix=f"qa-bench-{task}-", suffix=".json", delete=False) as handle:
+        out = Path(handle.name)
+    try:
+        command = [sys.executable, "-m", "qa.bench", task, json.dumps(spec), str(out)]
+        completed = subprocess.run(command, env=child_env(plan), timeout=timeout, check=False)
+        if completed.returncode != 0:
+            raise RuntimeError(f"benchmark step {task!r} failed with exit code {completed.returncode}")
+        data: Json = json.loads(out.read_text(encoding="utf-8"))
+        return data
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def measure_build(label: str, scale: int, paths: Sequence[Path], embedder: str, index_dir: Path, plan: Plan,
+                  *, retrieval: bool = False, query_embedding: bool = False) -> Json:
+    _log(f"index build: {label} with {embedder} ...")
+    spec = {
+        "paths": [str(p.resolve()) for p in paths], "index_dir": str(index_dir), "embedding_model": embedder,
+        "progress": not plan.quick, "questions": plan.questions if (retrieval or query_embedding) else [],
+        "retrieval": retrieval, "query_embedding": query_embedding, "repeats": plan.repeats,
+    }
+    result = run_child("build", spec, plan)
+    result.update(label=label, scale=scale, embedder=embedder,
+                  real_embedder=not embedder.startswith("hashing-") or embedder == plan.embedding_model)
+    if result.get("retrieval"):
+        result["retrieval"].update(label=label, scale=scale, embedder=embedder)
+    _log(f"  {result['documents']} docs, {result['chunks']} chunks in {result['build_seconds']:.1f} s "
+         f"({result['chunks_per_s']:.1f} chunks/s), peak {result['peak_rss_mb']:.0f} MB")
+    return result
+
+
+def measure_cold_start(plan: Plan, index_dir: Path) -> Json:
+    preset = "accurate" if "accurate" in plan.presets else plan.presets[0]
+    _log(f"cold start ({preset}): new process to first answer ...")
+    env = child_env(plan, QA_PATHS__INDEX=str(index_dir), QA_PRESET=preset,
+                    QA_EMBEDDING__MODEL=plan.embedding_model)
+    with tempfile.NamedTemporaryFile(prefix="qa-bench-cold-", suffix=".json", delete=False) as handle:
+        out = Path(handle.name)
+    try:
+        launched = time.time()
+        completed = subprocess.run([sys.executable, "-c", COLD_START_SCRIPT, COLD_START_QUESTION, str(out)],
+                                   env=env, timeout=CHILD_TIMEOUT, check=False)
+        if completed.returncode != 0:
+            raise RuntimeError(f"cold start failed with exit code {completed.returncode}")
+        data: Json = json.loads(out.read_text(encoding="utf-8"))
+    finally:
+        out.unlink(missing_ok=True)
+    data["preset"] = preset
+    data["interpreter_start_s"] = data.pop("wall_start") - launched
+    data["total_s"] = data.pop("wall_answer") - launched
+    _log(f"  first answer after {data['total_s']:.1f} s (imports {data['imports_s']:.1f}, "
+         f"warm_up {data['warm_up_s']:.1f}, first ask {data['first_ask_s']:.1f})")
+    return data
+
+
+def measure_ask(preset: str, plan: Plan, index_dir: Path) -> Json:
+    _log(f"warm ask(), preset {preset}: {len(plan.questions)} questions ...")
+    spec = {"preset": preset, "index_dir": str(index_dir), "embedding_model": plan.embedding_model,
+            "questions": plan.questions}
+    raw = run_child("ask", spec, plan)
+    summary = summarize_ask(raw["answers"])
+    summary.update(preset=preset, model=raw["model"], warm_up_s=raw["warm_up_s"], peak_rss_mb=raw["peak_rss_mb"])
+    _log(f"  p50 {summary['total_p50_s']:.2f} s, p95 {summary['total_p95_s']:.2f} s, "
+         f"decode {summary['decode_tokens_per_s']:.1f} tok/s, peak {summary['peak_rss_mb']:.0f} MB")
+    return summary
+
+
+# --------------------------------------------------------------------------- synthetic corpora
+
+
+def make_synthetic_corpus(source: Path, scale: int, work: Path) -> Path:
+    """``scale`` copies of every document of ``source``: copy 0 verbatim, the others shuffled and tagged."""
+    target = work / f"corpus-x{scale}"
+    target.mkdir(parents=True, exist_ok=True)
+    files = sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith("."))
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for copy in range(scale):
+            name = path.name if copy == 0 else f"{path.stem}__copy{copy:03d}{path.suffix}"
+            body = text if copy == 0 else synthesize_copy(text, copy, path.stem)
+            (target / name).write_text(body, encoding="utf-8")
+    _log(f"synthetic corpus x{scale}: {len(files) * scale} documents in {target}")
+    return target
+
+
+def synthesize_copy(text: str, copy: int, stem: str) -> str:
+    """A distinct variant of ``text``: sentences shuffled inside each paragraph, a unique token added.
+
+    Headings (short paragraphs) stay as they are, so the document keeps its structure.
+    """
+    from qa.chunking import split_sentences
+
+    rng = random.Random(f"{stem}:{copy}")
+    tag = f"qbx{copy:04d}"
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    out: list[str] = []
+    for number, paragraph in enumerate(paragraphs):
+        if len(paragraph.split()) < 8:
+            out.append(paragraph)
+            continue
+        sentences = [paragraph[a:b] for a, b in split_sentences(paragraph)] or [paragraph]
+        rng.shuffle(sentences)
+        sentences.append(f"Reference {tag}p{number}.")
+        out.append(" ".join(sentences))
+    out.append(f"Synthetic benchmark copy {copy} of {stem}, token {tag}.")
+    return "\n\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- statistics and targets
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (``q`` in 0..100), like ``numpy.percentile``; NaN when empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def latency_summary(values_ms: Sequence[float]) -> Json:
+    return {
+        "n": len(values_ms),
+        "p50_ms": round(percentile(values_ms, 50), 3),
+        "p95_ms": round(percentile(values_ms, 95), 3),
+        "mean_ms": round(sum(values_ms) / len(values_ms), 3) if values_ms else float("nan"),
+        "max_ms": round(max(values_ms), 3) if values_ms else float("nan"),
+    }
+
+
+def summarize_ask(answers: Sequence[Json]) -> Json:
+    """p50/p95 of the answer timings, split by stage, with token rates (from the generated answers)."""
+    def col(key: str, rows: Sequence[Json] = answers) -> list[float]:
+        return [float(a["timings"].get(key, 0.0)) for a in rows]
+
+    generated = [a for a in answers if a["timings"].get("completion_tokens", 0.0) > 0]
+    decode_tokens = sum(max(t - 1.0, 0.0) for t in col("completion_tokens", generated))
+    decode_s = sum(col("decode", generated))
+    prompt_s = sum(col("prompt", generated))
+    out: Json = {
+        "questions": len(answers),
+        "generated": len(generated),
+        "refused": sum(1 for a in answers if a["refused"]),
+        "decode_tokens_per_s": round(decode_tokens / decode_s, 2) if decode_s > 0 else 0.0,
+        "prompt_tokens_per_s": round(sum(col("prompt_tokens", generated)) / prompt_s, 1) if prompt_s > 0 else 0.0,
+        "mean_prompt_tokens": round(_mean(col("prompt_tokens", generated)), 1),
+        "mean_completion_tokens": round(_mean(col("completion_tokens", generated)), 1),
+        "generated_total_p50_s": round(percentile(col("total", generated), 50), 3),
+    }
+    for key in ("total", "retrieval", "focus", "prompt", "decode", "verify"):
+        values = col(key)
+        out[f"{key}_p50_s"] = round(percentile(values, 50), 4)
+        out[f"{key}_p95_s"] = round(percentile(values, 95), 4)
+    return out
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def peak_memory(results: Json) -> Json:
+    """Peak RSS (MB) of every child: the answering processes, the cold start and each build."""
+    out: Json = {f"build {b['label']}": b["peak_rss_mb"] for b in results.get("index_build", [])}
+    if results.get("cold_start"):
+        out["cold start"] = results["cold_start"]["peak_rss_mb"]
+    for preset, ask in results.get("ask", {}).items():
+        out[f"answering ({preset})"] = ask["peak_rss_mb"]
+    return out
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    limit: float
+    unit: str
+    higher_is_better: bool
+    measure: Callable[[Json], float | None]
+    note: str = ""
+
+
+def _ask_p50(preset: str) -> Callable[[Json], float | None]:
+    def get(results: Json) -> float | None:
+        ask = results.get("ask", {}).get(preset)
+        return float(ask["total_p50_s"]) if ask else None
+
+    return get
+
+
+def _retrieval_at_largest(results: Json) -> float | None:
+    rows = results.get("retrieval") or []
+    rows = [r for r in rows if r.get("scale") == 100] or []
+    return float(rows[0]["p95_ms"]) if rows else None
+
+
+def _cold_start(results: Json) -> float | None:
+    cold = results.get("cold_start")
+    return float(cold["total_s"]) if cold else None
+
+
+def _answer_memory(results: Json) -> float | None:
+    values = [v for k, v in results.get("peak_memory_mb", {}).items() if not k.startswith("build")]
+    return max(values) / 1024 if values else None
+
+
+def _build_speed(results: Json) -> float | None:
+    real = [b for b in results.get("index_build", []) if b.get("real_embedder")]
+    if not real:
+        return None
+    largest = max(real, key=lambda b: b["chunks"])
+    return float(largest["chunks_per_s"])
+
+
+TARGETS = (
+    Target("warm ask() p50, accurate", 3.0, "s", False, _ask_p50("accurate")),
+    Target("warm ask() p50, fast", 1.5, "s", False, _ask_p50("fast")),
+    Target("retrieval p95 at 100x (excl. query embedding)", 20.0, "ms", False, _retrieval_at_largest),
+    Target("cold start to first answer", 10.0, "s", False, _cold_start),
+    Target("peak memory while answering", 3.0, "GB", False, _answer_memory),
+    Target("index build (largest real-embedder build)", 30.0, "chunks/s", True, _build_speed),
+)
+
+
+def evaluate_targets(results: Json) -> list[Json]:
+    rows = []
+    for target in TARGETS:
+        value = target.measure(results)
+        met = None if value is None else (value >= target.limit if target.higher_is_better else value <= target.limit)
+        rows.append({
+            "name": target.name, "target": f"{'>=' if target.higher_is_better else '<='} {target.limit:g} "
+            f"{target.unit}", "limit": target.limit, "unit": target.unit,
+            "value": None if value is None else round(value, 3), "met": met,
+        })
+    return rows
+
+
+# --------------------------------------------------------------------------- machine
+
+
+def machine_info() -> Json:
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu_model": _cpu_model(),
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "ram_gb": _ram_gb(),
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": {name: _version(name) for name in (
+            "torch", "llama-cpp-python", "sentence-transformers", "transformers", "faiss-cpu", "numpy")},
+        "git_commit": git_commit(REPO),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _ram_gb() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def git_commit(repo: Path) -> str:
+    """The checked-out commit, read from ``.git`` directly (no git process); "unknown" if there is none."""
+    git = repo / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head
+        ref = head[5:]
+        if (git / ref).is_file():
+            return (git / ref).read_text().strip()
+        packed = git / "packed-refs"
+        if packed.is_file():
+            for line in packed.read_text().splitlines():
+                if line.endswith(" " + ref):
+                    return line.split()[0]
+        return f"none yet ({ref} has no commits)"
+    except OSError:
+        return "unknown"
+
+
+# --------------------------------------------------------------------------- writing results
+
+
+def write_results(results: Json, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    (out / "RESULTS.md").write_text(render_markdown(results), encoding="utf-8")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def render_markdown(results: Json) -> str:
+    lines = ["# Benchmark results", "", "Generated by `qa bench` " + _run_label(results["run"]) + ".", ""]
+    lines += _machine_section(results["machine"])
+    lines += _targets_section(results["targets"])
+    lines += _build_section(results["index_build"])
+    lines += _retrieval_section(results["retrieval"], results.get("query_embedding"))
+    lines += _cold_section(results.get("cold_start"))
+    lines += _ask_section(results.get("ask", {}))
+    lines += _memory_section(results.get("peak_memory_mb", {}))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _run_label(run_info: Json) -> str:
+    flags = [f for f in ("quick", "full") if run_info.get(f)]
+    return (f"({' '.join('--' + f for f in flags) or 'default settings'}; scales {run_info['scales']}, "
+            f"{run_info['questions']} questions, presets {run_info['presets'] or 'none (no LLM)'}, "
+            f"embedding model {run_info['embedding_model']})")
+
+
+def _machine_section(m: Json) -> list[str]:
+    v = m["versions"]
+    rows = [
+        ("date", m["date"]), ("git commit", m["git_commit"]), ("CPU", m["cpu_model"]),
+        ("cores (usable)", f"{m['cores']} ({m['usable_cores']})"), ("RAM", f"{m['ram_gb']} GB"),
+        ("load average at start", m["load_average"]), ("platform", m["platform"]), ("python", m["python"]),
+        ("torch", v["torch"]), ("llama-cpp-python", v["llama-cpp-python"]),
+        ("sentence-transformers", v["sentence-transformers"]), ("faiss-cpu", v["faiss-cpu"]),
+    ]
+    return ["## Machine", "", *_table(("", ""), rows)]
+
+
+def _targets_section(targets: Sequence[Json]) -> list[str]:
+    rows = [(t["name"], t["target"], "not measured" if t["value"] is None else f"{t['value']:g} {t['unit']}",
+             {True: "met", False: "**missed**", None: "–"}[t["met"]]) for t in targets]
+    return ["## Targets", "", *_table(("target", "limit", "measured", "status"), rows)]
+
+
+def _build_section(builds: Sequence[Json]) -> list[str]:
+    rows = [(b["label"], b["embedder"] + ("" if b["real_embedder"] else " (stand-in)"), b["documents"], b["chunks"],
+             b["build_seconds"], b["docs_per_s"], b["chunks_per_s"], b["embedder_load_seconds"], b["peak_rss_mb"])
+            for b in builds]
+    header = ("corpus", "embedder", "docs", "chunks", "build s", "docs/s", "chunks/s", "model load s",
+              "peak RSS MB")
+    note = (f"Each build runs in a fresh process (peak RSS is that build's). Build time covers reading, "
+            f"cleaning, chunking, embedding and writing; model loading is listed apart. "
+            f"`{SCALE_EMBEDDER}` (stand-in) is the hashing embedder, used where embedding with the real "
+            f"model would take too long (`--full` uses the real model everywhere): its build speed is "
+            f"not the product's, its index has the same size and dimension, so retrieval latency is comparable.")
+    return ["## Index build", "", note, "", *_table(header, rows)]
+
+
+def _retrieval_section(rows: Sequence[Json], query_embedding: Json | None) -> list[str]:
+    table = [(r["label"], r["chunks"], r["store_kind"], r["embedder"], r["n"], r["p50_ms"], r["p95_ms"],
+              r["max_ms"]) for r in rows]
+    lines = ["## Retrieval latency against corpus size", "",
+             "`HybridRetriever.search` (dense + BM25 + fusion + chunk fetch) with the query vector "
+             "precomputed, i.e. excluding query embedding.", "",
+             *_table(("corpus", "chunks", "vector store", "embedder", "queries", "p50 ms", "p95 ms", "max ms"),
+                     table)]
+    if query_embedding:
+        lines += [f"Query embedding ({query_embedding['model']}, one question at a time): "
+                  f"p50 {query_embedding['p50_ms']:.1f} ms, p95 {query_embedding['p95_ms']:.1f} ms.", ""]
+    return lines
+
+
+def _cold_section(cold: Json | None) -> list[str]:
+    if not cold:
+        return ["## Cold start", "", "Not measured (no LLM in this run).", ""]
+    rows = [("interpreter start", cold["interpreter_start_s"]), ("imports (`import qa`, pipeline)", cold["imports_s"]),
+            ("warm_up (embedder, index, LLM)", cold["warm_up_s"]), ("first ask()", cold["first_ask_s"]),
+            ("**total: launch to first answer**", cold["total_s"]), ("peak RSS MB", cold["peak_rss_mb"])]
+    return ["## Cold start", "", f"A new Python process, preset `{cold['preset']}`, index present; the OS file "
+            "cache is warm (the model files were read by earlier steps).", "", *_table(("step", "seconds"), rows)]
+
+
+def _ask_section(asks: Json) -> list[str]:
+    if not asks:
+        return ["## Warm ask() latency", "", "Not measured (no LLM in this run).", ""]
+    keys = [("questions (LLM called)", None), ("total p50 s", "total_p50_s"), ("total p95 s", "total_p95_s"),
+            ("total p50 s, LLM-answered only", "generated_total_p50_s"),
+            ("retrieval p50 / p95 s", ("retrieval_p50_s", "retrieval_p95_s")),
+            ("prompt processing p50 / p95 s", ("prompt_p50_s", "prompt_p95_s")),
+            ("decoding p50 / p95 s", ("decode_p50_s", "decode_p95_s")),
+            ("focus + verify p50 s", ("focus_p50_s", "verify_p50_s")),
+            ("prompt tokens/s (effective)", "prompt_tokens_per_s"), ("decode tokens/s", "decode_tokens_per_s"),
+            ("mean prompt / completion tokens", ("mean_prompt_tokens", "mean_completion_tokens")),
+            ("refused", "refused"), ("model", "model"), ("peak RSS MB", "peak_rss_mb")]
+    presets = list(asks)
+    rows = [[label, *(_ask_value(asks[p], key) for p in presets)] for label, key in keys]
+    note = ("Over the eval questions after one warm-up question; timings from `Answer.timings`. Refused "
+            "questions skip the LLM, so they pull the all-questions percentiles down. Prompt tokens/s is "
+            "prompt tokens over time-to-first-token (llama.cpp reuses the cached prompt prefix).")
+    return ["## Warm ask() latency", "", note, "", *_table(("", *presets), rows)]
+
+
+def _ask_value(ask: Json, key: str | tuple[str, str] | None) -> object:
+    if key is None:
+        return f"{ask['questions']} ({ask['generated']})"
+    if isinstance(key, tuple):
+        return " / ".join(_cell(ask[k]) for k in key)
+    return ask[key]
+
+
+def _memory_section(memory: Json) -> list[str]:
+    return ["## Peak memory (RSS of each process)", "", *_table(("process", "MB"), list(memory.items()))]
+
+
+# --------------------------------------------------------------------------- child processes
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (``VmHWM``), in MB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _child_settings(spec: Json, preset: str | None = None) -> Any:
+    from qa.settings import load_settings
+
+    return load_settings(preset=preset, embedding={"model": spec["embedding_model"]},
+                         paths={"index": Path(spec["index_dir"])})
+
+
+def child_build(spec: Json) -> Json:
+    """Build an index from scratch; then optionally time query embedding and retrieval on it."""
+    from qa.embedding import create_embedder
+    from qa.index import build_index
+
+    settings = _child_settings(spec)
+    embedder = create_embedder(settings.embedding.model, settings.embedding.batch_size)
+    started = time.perf_counter()
+    embedder.warm_up()
+    load_s = time.perf_counter() - started
+    report = build_index([Path(p) for p in spec["paths"]], settings, embedder, rebuild=True,
+                         progress=bool(spec["progress"]))
+    documents = len(report.added) + len(report.changed) + len(report.unchanged)
+    seconds = max(report.seconds, 1e-9)
+    result: Json = {
+        "documents": documents, "chunks": report.chunks_total, "skipped": len(report.skipped),
+        "build_seconds": round(report.seconds, 3), "embedder_load_seconds": round(load_s, 3),
+        "docs_per_s": round(documents / seconds, 2), "chunks_per_s": round(report.chunks_total / seconds, 2),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    questions = list(spec["questions"])
+    if spec.get("query_embedding") and questions:
+        result["query_embedding"] = {"model": embedder.model_id, **time_query_embedding(embedder, questions)}
+    if spec.get("retrieval") and questions:
+        result["retrieval"] = time_retrieval(settings, embedder, questions, int(spec["repeats"]))
+    return result
+
+
+def time_query_embedding(embedder: Any, questions: Sequence[str]) -> Json:
+    embedder.embed([questions[0]])
+    times = []
+    for question in questions:
+        started = time.perf_counter()
+        embedder.embed([question])
+        times.append((time.perf_counter() - started) * 1000)
+    return latency_summary(times)
+
+
+def time_retrieval(settings: Any, embedder: Any, questions: Sequence[str], repeats: int) -> Json:
+    """Latency of the retriever's search with precomputed query vectors (what grows with the corpus)."""
+    from qa.index import Index
+    from qa.retrieval import HybridRetriever
+
+    index = Index.open(settings.paths.index, settings, embedder)
+    retriever = HybridRetriever(index, embedder, settings.retrieval)
+    top_k = max(settings.retrieval.top_k, settings.retrieval.candidates)  # what the pipeline asks for
+    vectors = embedder.embed(list(questions))
+    retriever.search(questions[0], vectors[0], top_k=top_k)
+    times = []
+    for _ in range(max(repeats, 1)):
+        for question, vector in zip(questions, vectors, strict=True):
+            started = time.perf_counter()
+            retriever.search(question, vector, top_k=top_k)
+            times.append((time.perf_counter() - started) * 1000)
+    return {"chunks": len(index), "store_kind": str(index.manifest.get("faiss_kind")), "top_k": top_k,
+            **latency_summary(times)}
+
+
+def child_ask(spec: Json) -> Json:
+    """Load the assistant for a preset, ask one warm-up question, then time every question."""
+    from qa.pipeline import Assistant
+
+    settings = _child_settings(spec, preset=spec["preset"])
+    assistant = Assistant(settings)
+    started = time.perf_counter()
+    assistant.warm_up()
+    warm_up_s = time.perf_counter() - started
+    questions = list(spec["questions"])
+    assistant.ask(questions[0])
+    answers = []
+    for n, question in enumerate(questions, start=1):
+        answer = assistant.ask(question)
+        answers.append({"question": question, "refused": answer.refused, "timings": dict(answer.timings)})
+        print(f"  [{n}/{len(questions)}] {answer.timings.get('total', 0.0):.2f} s "
+              f"{'refused' if answer.refused else 'answered'}", file=sys.stderr, flush=True)
+    return {"answers": answers, "warm_up_s": round(warm_up_s, 3), "peak_rss_mb": peak_rss_mb(),
+            "model": settings.generation.model}
+
+
+COLD_START_SCRIPT = """
+import json, sys, time
+wall_start = time.time(); t0 = time.perf_counter()
+import qa
+from qa import pipeline
+t1 = time.perf_counter()
+pipeline.default_assistant().warm_up()
+t2 = time.perf_counter()
+answer = qa.ask(sys.argv[1])
+t3 = time.perf_counter(); wall_answer = time.time()
+from qa.bench import peak_rss_mb
+result = {"wall_start": wall_start, "wall_answer": wall_answer, "imports_s": t1 - t0, "warm_up_s": t2 - t1,
+          "first_ask_s": t3 - t2, "in_process_s": t3 - t0, "refused": answer.refused,
+          "answer": answer.text, "peak_rss_mb": peak_rss_mb()}
+open(sys.argv[2], "w", encoding="utf-8").write(json.dumps(result))
+"""
+
+CHILD_TASKS: dict[str, Callable[[Json], Json]] = {"build": child_build, "ask": child_ask}
+
+
+def child_main(argv: Sequence[str]) -> int:
+    """``python -m qa.bench TASK SPEC_JSON OUT_FILE``: run one measurement, write its JSON to OUT_FILE."""
+    if len(argv) != 3 or argv[0] not in CHILD_TASKS:
+        print("usage: python -m qa.bench {build,ask} SPEC_JSON OUT_FILE (internal; use `qa bench`)",
+              file=sys.stderr)
+        return 2
+    from qa.offline import enforce_offline
+
+    enforce_offline()
+    result = CHILD_TASKS[argv[0]](json.loads(argv[1]))
+    Path(argv[2]).write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+def _log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(child_main(sys.argv[1:]))

@@ -1,0 +1,174 @@
+"""Okapi BM25 keyword search with vectorised scoring over numpy postings arrays.
+
+Postings are stored term by term (CSR layout: ``indptr``, ``rows``, ``tfs``); a query
+sums the precomputed per-posting weights of its terms with one ``np.bincount``, so a
+search costs time proportional to the postings of the query terms, not the corpus.
+Persisted as ``.npz`` (no pickle).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+FORMAT_VERSION = 1
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+_STOPWORD_TEXT = """
+a about above after again against all also am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further had has
+have having he her here hers herself him himself his how i if in into is it its itself just me more
+most my myself no nor not now of off on once only or other our ours ourselves out over own same she
+should so some such than that the their theirs them themselves then there these they this those
+through to too under until up very was we were what when where which while who whom why will with
+would you your yours yourself yourselves s t d ll m re ve
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+def _stem(token: str) -> str:
+    """Simple plural stripping: studies -> study, classes -> class, inhibitors -> inhibitor."""
+    if len(token) <= 3 or not token.endswith("s") or token.isdigit():
+        return token
+    if token.endswith("ies") and len(token) > 4:
+        return token[:-3] + "y"
+    if token.endswith(("sses", "xes", "ches", "shes")):
+        return token[:-2]
+    if token.endswith(("ss", "us", "is")):
+        return token
+    return token[:-1]
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case word tokens, English stopwords removed, plurals stripped."""
+    return [_stem(tok) for tok in _WORD.findall(text.lower()) if tok not in STOPWORDS]
+
+
+class BM25Index:
+    """Okapi BM25 (``k1``, ``b``) over a fixed set of int-id texts; rebuilt when the corpus changes."""
+
+    def __init__(self, k1: float = 1.5, b: float = 0.75) -> None:
+        self.k1 = k1
+        self.b = b
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.vocab: dict[str, int] = {}
+        self._terms: list[str] = []
+        self._indptr = np.zeros(1, dtype=np.int64)
+        self._rows = np.zeros(0, dtype=np.int32)
+        self._tfs = np.zeros(0, dtype=np.float32)
+        self._doc_len = np.zeros(0, dtype=np.float32)
+        self._weights = np.zeros(0, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def build(self, ids: Sequence[int] | np.ndarray, texts: Sequence[str]) -> BM25Index:
+        if len(ids) != len(texts):
+            raise ValueError(f"{len(ids)} ids but {len(texts)} texts.")
+        postings: dict[str, list[tuple[int, int]]] = {}
+        doc_len = np.zeros(len(texts), dtype=np.float32)
+        for row, text in enumerate(texts):
+            counts = Counter(tokenize(text))
+            doc_len[row] = sum(counts.values())
+            for term, tf in counts.items():
+                postings.setdefault(term, []).append((row, tf))
+        self._terms = sorted(postings)
+        self.vocab = {term: i for i, term in enumerate(self._terms)}
+        lengths = np.array([len(postings[t]) for t in self._terms], dtype=np.int64)
+        self._indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        flat = [p for t in self._terms for p in postings[t]]
+        pairs = np.array(flat, dtype=np.int64).reshape(-1, 2)
+        self._rows = pairs[:, 0].astype(np.int32)
+        self._tfs = pairs[:, 1].astype(np.float32)
+        self._doc_len = doc_len
+        self.ids = np.asarray(ids, dtype=np.int64).reshape(-1).copy()
+        self._compute_weights()
+        return self
+
+    def _compute_weights(self) -> None:
+        n_docs = len(self._doc_len)
+        if n_docs == 0 or len(self._rows) == 0:
+            self._weights = np.zeros(0, dtype=np.float32)
+            return
+        df = np.diff(self._indptr).astype(np.float64)
+        idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))  # Lucene's always-positive idf
+        avgdl = max(float(self._doc_len.mean()), 1e-9)
+        norm = self.k1 * (1.0 - self.b + self.b * self._doc_len / avgdl)
+        tf = self._tfs.astype(np.float64)
+        per_posting_idf = np.repeat(idf, np.diff(self._indptr))
+        weights = per_posting_idf * tf * (self.k1 + 1.0) / (tf + norm[self._rows])
+        self._weights = weights.astype(np.float32)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every indexed text (row order of :attr:`ids`)."""
+        counts = Counter(t for t in tokenize(query) if t in self.vocab)
+        if not counts or len(self.ids) == 0:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        rows_parts: list[np.ndarray] = []
+        weight_parts: list[np.ndarray] = []
+        for term, qtf in counts.items():
+            t = self.vocab[term]
+            lo, hi = self._indptr[t], self._indptr[t + 1]
+            rows_parts.append(self._rows[lo:hi])
+            w = self._weights[lo:hi]
+            weight_parts.append(w * qtf if qtf > 1 else w)
+        return np.bincount(
+            np.concatenate(rows_parts), weights=np.concatenate(weight_parts), minlength=len(self.ids)
+        ).astype(np.float32)
+
+    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """The ``k`` best ``(id, score)`` pairs with a positive score, best first."""
+        scores = self.scores(query)
+        if k <= 0 or not scores.any():
+            return []
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        top = top[scores[top] > 0]
+        order = top[np.lexsort((self.ids[top], -scores[top]))]
+        return [(int(self.ids[r]), float(scores[r])) for r in order]
+
+    def save(self, path: Path) -> None:
+        """Write to ``path`` (an ``.npz`` file)."""
+        with open(path, "wb") as fh:
+            np.savez(
+                fh,
+                format_version=np.array(FORMAT_VERSION),
+                params=np.array([self.k1, self.b], dtype=np.float64),
+                ids=self.ids,
+                terms=np.array(self._terms, dtype=np.str_),
+                indptr=self._indptr,
+                rows=self._rows,
+                tfs=self._tfs,
+                doc_len=self._doc_len,
+            )
+
+    @classmethod
+    def load(cls, path: Path) -> BM25Index:
+        """Read an index written by :meth:`save`; raises ``ValueError``/``OSError`` if it is unreadable."""
+        with np.load(path, allow_pickle=False) as data:
+            if int(data["format_version"]) != FORMAT_VERSION:
+                raise ValueError(f"{path}: unsupported BM25 format version {int(data['format_version'])}.")
+            k1, b = (float(x) for x in data["params"])
+            index = cls(k1=k1, b=b)
+            index.ids = data["ids"].astype(np.int64)
+            index._terms = [str(t) for t in data["terms"]]
+            index._indptr = data["indptr"].astype(np.int64)
+            index._rows = data["rows"].astype(np.int32)
+            index._tfs = data["tfs"].astype(np.float32)
+            index._doc_len = data["doc_len"].astype(np.float32)
+        if (
+            len(index._indptr) != len(index._terms) + 1
+            or int(index._indptr[-1]) != len(index._rows)
+            or len(index._tfs) != len(index._rows)
+            or len(index._doc_len) != len(index.ids)
+            or (len(index._rows) and int(index._rows.max()) >= len(index.ids))
+        ):
+            raise ValueError(f"{path}: inconsistent BM25 arrays.")
+        index.vocab = {term: i for i, term in enumerate(index._terms)}
+        index._compute_weights()
+        return index

@@ -1,0 +1,165 @@
+"""Citations are verified, not trusted.
+
+The generator writes ``[n]`` markers, but a small model cites passages it was never
+given, cites the wrong one when distractors are present, or invents facts. Each answer
+sentence is therefore checked against the passages: markers outside the given
+passages are dropped, a sentence is kept only when a passage supports its content
+words (every number and name it adds must occur in that passage), an unsupported
+sentence is re-attributed to the passage that supports it or removed, and each kept
+citation points at the exact sentence span of the document that supports it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qa.chunking import split_sentences
+from qa.text import QUESTION_WORDS, STOPWORDS, content_stems, contains_stem, stem, words
+from qa.types import Chunk, Citation, Passage
+
+_MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])")
+_YES_NO = frozenset({"yes", "no"})
+
+
+def parse_markers(text: str) -> list[int]:
+    """All marker numbers in order of appearance, ``[1, 2]`` for ``"a [1] b [2, 1]"`` (deduplicated)."""
+    seen: list[int] = []
+    for match in _MARKER.finditer(text):
+        for part in re.split(r"[,;]", match.group(1)):
+            n = int(part)
+            if n not in seen:
+                seen.append(n)
+    return seen
+
+
+def strip_markers(text: str) -> str:
+    return _MARKER.sub("", text).strip()
+
+
+def split_answer(text: str) -> list[tuple[str, list[int]]]:
+    """Answer sentences with the markers attached to each (a marker after the full stop counts too)."""
+    text = re.sub(r"([.!?])(\s*\[\d+(?:\s*[,;]\s*\d+)*\])+", lambda m: m.group(0)[1:] + m.group(1), text)
+    out = []
+    for part in _SENTENCE_END.split(text.strip()):
+        if strip_markers(part).strip(" .;:,-"):
+            out.append((part.strip(), parse_markers(part)))
+    return out
+
+
+def critical_terms(text: str) -> set[str]:
+    """Stems of the tokens a claim cannot be supported without: numbers, acronyms and names."""
+    terms: set[str] = set()
+    for i, token in enumerate(words(text)):
+        low = token.lower()
+        if low in STOPWORDS or low in QUESTION_WORDS:
+            continue
+        is_number = any(ch.isdigit() for ch in token)
+        is_acronym = sum(ch.isupper() for ch in token) >= 2
+        is_name = i > 0 and token[0].isupper()
+        if is_number or is_acronym or is_name:
+            terms.add(stem(token))
+    return terms
+
+
+def support(sentence: str, passage: str, question: str = "") -> float:
+    """How well ``passage`` supports ``sentence`` beyond what the question already says, in [0, 1].
+
+    The score is the share of the sentence's new content words found in the passage, and 0
+    when a number or name that the sentence adds is missing from it.
+    """
+    passage_stems = set(content_stems(passage))
+    question_stems = set(content_stems(question, drop=STOPWORDS | QUESTION_WORDS))
+    sentence_stems = [s for s in content_stems(strip_markers(sentence)) if s not in _YES_NO]
+    novel = [s for s in sentence_stems if not contains_stem(question_stems, s)]
+    for term in critical_terms(strip_markers(sentence)) - question_stems:
+        if term not in _YES_NO and not contains_stem(passage_stems, term):
+            return 0.0
+    target = novel or sentence_stems or list(question_stems)
+    if not target:
+        return 0.0
+    return sum(contains_stem(passage_stems, s) for s in target) / len(target)
+
+
+def quote_span(chunk: Chunk, claim: str) -> tuple[int, int]:
+    """Document offsets of the sentence (or two adjacent sentences) of ``chunk`` that best support ``claim``."""
+    spans = split_sentences(chunk.text) or [(0, len(chunk.text))]
+    scores = [support(claim, chunk.text[a:b]) for a, b in spans]
+    best = max(range(len(spans)), key=lambda i: (scores[i], -i))
+    start, end = spans[best]
+    if scores[best] < 1.0 and len(spans) > 1:
+        pairs = [(i, i + 1) for i in (best - 1, best) if 0 <= i and i + 1 < len(spans)]
+        joined = [(support(claim, chunk.text[spans[i][0] : spans[j][1]]), i, j) for i, j in pairs]
+        if joined:
+            score, i, j = max(joined)
+            if score > scores[best]:
+                start, end = spans[i][0], spans[j][1]
+    return chunk.start + start, chunk.start + end
+
+
+@dataclass
+class VerifiedAnswer:
+    text: str
+    citations: list[Citation]
+    support: float
+    kept: int
+    dropped: list[str]
+    reattributed: int
+
+
+def verify_answer(
+    raw: str, passages: Sequence[Passage], question: str, *, min_support: float
+) -> VerifiedAnswer:
+    """Keep only supported sentences, each cited to the passage that supports it, renumbered from 1."""
+    kept: list[tuple[str, list[int], float]] = []
+    dropped: list[str] = []
+    reattributed = 0
+    for sentence, markers in split_answer(raw):
+        claim = strip_markers(sentence)
+        scores = [support(claim, p.text, question) for p in passages]
+        valid = [m for m in markers if 1 <= m <= len(passages) and scores[m - 1] >= min_support]
+        if not valid and scores and max(scores) >= min_support:
+            valid = [max(range(len(scores)), key=lambda i: (scores[i], -i)) + 1]
+            reattributed += 1
+        if valid:
+            kept.append((claim, valid, max(scores[m - 1] for m in valid)))
+        else:
+            dropped.append(claim)
+
+    numbering: dict[int, int] = {}
+    citations: list[Citation] = []
+    parts: list[str] = []
+    for claim, markers, _ in kept:
+        labels = []
+        for m in markers:
+            if m not in numbering:
+                numbering[m] = len(numbering) + 1
+                chunk = passages[m - 1].chunk
+                start, end = quote_span(chunk, claim)
+                quote_text = _document_slice(chunk, start, end)
+                citations.append(
+                    Citation(
+                        n=numbering[m],
+                        doc_id=chunk.doc_id,
+                        title=chunk.title,
+                        chunk_id=chunk.id,
+                        start=start,
+                        end=end,
+                        quote=quote_text,
+                        support=round(support(claim, quote_text, question), 3),
+                    )
+                )
+            labels.append(f"[{numbering[m]}]")
+        body = claim.rstrip()
+        tail = ""
+        if body and body[-1] in ".!?":
+            body, tail = body[:-1], body[-1]
+        parts.append(f"{body} {''.join(labels)}{tail}")
+    mean_support = sum(s for _, _, s in kept) / len(kept) if kept else 0.0
+    return VerifiedAnswer(" ".join(parts), citations, mean_support, len(kept), dropped, reattributed)
+
+
+def _document_slice(chunk: Chunk, start: int, end: int) -> str:
+    return chunk.text[start - chunk.start : end - chunk.start]

@@ -1,0 +1,207 @@
+"""Chat generators: llama.cpp over the packaged GGUF (default) or a local Hugging Face folder.
+
+A generator streams text for a list of chat messages, greedily, and records how long
+prompt processing and decoding took. Generators are not thread-safe; each holds a
+lock so concurrent callers queue instead of corrupting the model state.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from qa.offline import enforce_offline
+from qa.settings import GenerationSettings
+
+Messages = list[dict[str, str]]
+
+
+@dataclass
+class GenerationStats:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prompt_seconds: float = 0.0
+    decode_seconds: float = 0.0
+
+
+class Generator(Protocol):
+    model_id: str
+    model_sha256: str | None
+    last_stats: GenerationStats
+
+    def warm_up(self) -> None: ...
+
+    def stream(self, messages: Messages, *, max_tokens: int) -> Iterator[str]: ...
+
+
+def generate(generator: Generator, messages: Messages, *, max_tokens: int) -> str:
+    """The whole completion as one string."""
+    return "".join(generator.stream(messages, max_tokens=max_tokens))
+
+
+class LlamaCppGenerator:
+    """A GGUF model through llama-cpp-python: greedy, fixed prefix reused from the KV cache."""
+
+    def __init__(self, settings: GenerationSettings, cache_dir: Path) -> None:
+        self.settings = settings
+        self.cache_dir = cache_dir
+        self.model_id = settings.model
+        self.model_sha256: str | None = None
+        self.last_stats = GenerationStats()
+        self._llm: Any = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        if self._llm is not None:
+            return
+        from qa.models import MODELS, resolve_model
+
+        enforce_offline()
+        path = resolve_model(self.settings.model, self.cache_dir)
+        spec = MODELS.get(self.settings.model)
+        self.model_sha256 = spec.sha256 if spec else None
+        from llama_cpp import Llama
+
+        self._llm = Llama(
+            model_path=str(path),
+            n_ctx=self.settings.n_ctx,
+            n_threads=self.settings.n_threads,
+            n_threads_batch=self.settings.n_threads,
+            n_batch=512,
+            seed=0,
+            verbose=False,
+        )
+
+    def count_tokens(self, text: str) -> int:
+        self.warm_up()
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False))
+
+    def stream(self, messages: Messages, *, max_tokens: int) -> Iterator[str]:
+        self.warm_up()
+        with self._lock:
+            stats = GenerationStats()
+            start = time.perf_counter()
+            first: float | None = None
+            chunks = self._llm.create_chat_completion(
+                messages=messages,
+                temperature=0.0,
+                top_k=1,
+                max_tokens=max_tokens,
+                stream=True,
+            )
+            for chunk in chunks:
+                delta = chunk["choices"][0].get("delta", {}).get("content")
+                if not delta:
+                    continue
+                if first is None:
+                    first = time.perf_counter()
+                stats.completion_tokens += 1
+                yield delta
+            end = time.perf_counter()
+            first = first or end
+            stats.prompt_seconds = first - start
+            stats.decode_seconds = end - first
+            stats.prompt_tokens = len(getattr(self._llm, "_input_ids", [])) - stats.completion_tokens
+            self.last_stats = stats
+
+
+class TransformersGenerator:
+    """Any local Hugging Face causal LM folder (with a chat template), run on the CPU."""
+
+    def __init__(self, settings: GenerationSettings) -> None:
+        self.settings = settings
+        self.model_id = settings.model
+        self.model_sha256: str | None = None
+        self.last_stats = GenerationStats()
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        if self._model is not None:
+            return
+        enforce_offline()
+        path = Path(self.settings.model).expanduser()
+        if not path.is_dir():
+            raise FileNotFoundError(f"Transformers model folder {path} does not exist.")
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        torch.set_num_threads(self.settings.n_threads)
+        self._tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self._model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
+        self._model.eval()
+
+    def stream(self, messages: Messages, *, max_tokens: int) -> Iterator[str]:
+        self.warm_up()
+        import torch
+        from transformers import TextIteratorStreamer
+
+        with self._lock:
+            stats = GenerationStats()
+            start = time.perf_counter()
+            inputs = self._tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )
+            stats.prompt_tokens = int(inputs["input_ids"].shape[-1])
+            streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
+            pad = self._tokenizer.pad_token_id
+            if pad is None:
+                pad = self._tokenizer.eos_token_id
+
+            def run() -> None:
+                with torch.no_grad():
+                    self._model.generate(
+                        **inputs, max_new_tokens=max_tokens, do_sample=False, streamer=streamer, pad_token_id=pad
+                    )
+
+            worker = threading.Thread(target=run, daemon=True)
+            worker.start()
+            first: float | None = None
+            for text in streamer:
+                if not text:
+                    continue
+                if first is None:
+                    first = time.perf_counter()
+                stats.completion_tokens += 1
+                yield text
+            worker.join()
+            end = time.perf_counter()
+            first = first or end
+            stats.prompt_seconds = first - start
+            stats.decode_seconds = end - first
+            self.last_stats = stats
+
+
+class ScriptedGenerator:
+    """A test double: answers each chat with ``reply(messages)``, streamed word by word."""
+
+    def __init__(self, reply: Callable[[Messages], str], model_id: str = "scripted") -> None:
+        self.reply = reply
+        self.model_id = model_id
+        self.model_sha256: str | None = None
+        self.last_stats = GenerationStats()
+        self.calls: list[Messages] = []
+
+    def warm_up(self) -> None:
+        return None
+
+    def stream(self, messages: Messages, *, max_tokens: int) -> Iterator[str]:
+        self.calls.append(messages)
+        words = self.reply(messages).split(" ")
+        for i, word in enumerate(words[:max_tokens]):
+            yield word if i == 0 else " " + word
+        self.last_stats = GenerationStats(completion_tokens=min(len(words), max_tokens))
+
+
+def create_generator(settings: GenerationSettings, cache_dir: Path) -> Generator:
+    """Factory choosing the backend named in the settings."""
+    if settings.backend == "llama_cpp":
+        return LlamaCppGenerator(settings, cache_dir)
+    if settings.backend == "transformers":
+        return TransformersGenerator(settings)
+    raise ValueError(f"Unknown generation backend {settings.backend!r}; use llama_cpp or transformers.")

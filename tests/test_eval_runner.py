@@ -1,0 +1,186 @@
+"""The eval runner end to end with a fake assistant: report files, partial runs, errors, --compare."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qa.evaluation import cli
+from qa.evaluation.metrics import EvalItem
+from qa.evaluation.report import PLOT_FILES
+from qa.evaluation.runner import RunResult, load_dataset, run_evaluation
+from qa.types import Answer, Chunk, Citation, Passage
+
+EVIDENCE = "Mesutoclax (ICP-248) has received Breakthrough Therapy Designation"
+ROWS: list[dict[str, Any]] = [
+    {"id": "t-1", "question": "What is the code name of mesutoclax?", "answers": ["ICP-248"],
+     "answerable": True, "evidence": [{"doc": "a.txt", "text": EVIDENCE}], "kind": "fact"},
+    {"id": "t-2", "question": "How much does it cost? <script>alert(1)</script>", "answers": [],
+     "answerable": False, "evidence": [], "kind": "unanswerable"},
+    {"id": "t-3", "question": "Which protein does it inhibit?", "answers": ["BCL2"],
+     "answerable": True, "evidence": [{"doc": "a.txt", "text": "selectively inhibit the BCL2 protein"}],
+     "kind": "fact"},
+]
+
+
+def _passage(text: str) -> Passage:
+    chunk = Chunk(id="a.txt#0", doc_id="a.txt", title="A", text=text, start=0, end=len(text), ordinal=0)
+    return Passage(chunk=chunk, score=1.0, dense_score=0.7)
+
+
+CANNED: dict[str, Answer] = {
+    ROWS[0]["question"]: Answer(
+        question="", text="Its code name is ICP-248 [1].", confidence=0.9,
+        citations=[Citation(1, "a.txt", "A", "a.txt#0", 10, 60, EVIDENCE, 1.0)],
+        passages=[_passage("InnoCare announced that " + EVIDENCE + " in China.")],
+        timings={"retrieval": 0.01, "prompt": 0.2, "decode": 0.3, "total": 0.52},
+    ),
+    ROWS[1]["question"]: Answer(question="", text="The documents do not say.", refused=True, confidence=0.1,
+                                refusal_reason="no relevant passage"),
+    ROWS[2]["question"]: Answer(question="", text="It inhibits MCL1 <b>bold</b>.", confidence=0.8,
+                                passages=[_passage("Unrelated text about prices.")]),
+}
+
+
+class FakeAssistant:
+    """Canned answers; optionally raises after some calls (KeyboardInterrupt or an error)."""
+
+    def __init__(self, *, fail_on_call: int | None = None, exc: BaseException | None = None,
+                 answers: dict[str, Answer] | None = None) -> None:
+        self.calls = 0
+        self.fail_on_call = fail_on_call
+        self.exc = exc
+        self.answers = answers or CANNED
+        self.seen: list[str] = []
+
+    def ask(self, question: str) -> Answer:
+        self.calls += 1
+        self.seen.append(question)
+        if self.fail_on_call is not None and self.calls == self.fail_on_call and self.exc is not None:
+            raise self.exc
+        return self.answers[question]
+
+
+@pytest.fixture()
+def dataset(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny_qa.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n", encoding="utf-8")
+    return path
+
+
+def _run(dataset: Path, out: Path, fake: FakeAssistant) -> RunResult:
+    items = load_dataset(dataset)
+
+    def factory(item: EvalItem) -> FakeAssistant:
+        return fake
+
+    return run_evaluation(items, factory, dataset=dataset, out_root=out, commit=lambda: "deadbeef",
+                          describe=lambda: {"settings": {"preset": "fake"}}, progress=False)
+
+
+def _predictions(report_dir: Path) -> list[dict[str, object]]:
+    lines = (report_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_full_run_writes_every_file(dataset: Path, tmp_path: Path) -> None:
+    result = _run(dataset, tmp_path / "reports", FakeAssistant())
+    d = result.report_dir
+    assert d.parent == tmp_path / "reports" and d.name.startswith("tiny_qa-")
+    for name in ("report.json", "predictions.jsonl", "report.md", "report.html", *PLOT_FILES):
+        assert (d / name).is_file(), name
+        assert (d / name).stat().st_size > 0
+    preds = _predictions(d)
+    assert [p["id"] for p in preds] == ["t-1", "t-2", "t-3"]
+    assert preds[0]["citations"] == [{"doc": "a.txt", "text": EVIDENCE, "start": 10, "end": 60}]
+    assert preds[1]["refused"] is True
+
+    report = json.loads((d / "report.json").read_text(encoding="utf-8"))
+    assert report["partial"] is False
+    assert report["git_commit"] == "deadbeef"
+    assert report["settings"] == {"preset": "fake"}
+    assert report["counts"]["items_done"] == 3
+    m = report["metrics"]
+    assert m["accuracy"] == pytest.approx(2 / 3)
+    assert m["answer_accuracy"] == pytest.approx(0.5)
+    assert m["refusal_accuracy"] == 1.0
+    assert m["recall@1"] == pytest.approx(0.5)
+    assert m["citation_precision"] == 1.0
+    assert set(report["by_kind"]) == {"fact", "unanswerable"}
+    assert [w["id"] for w in report["worst"]] == ["t-3"]
+
+    html_text = (d / "report.html").read_text(encoding="utf-8")
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html_text
+    assert "<script>" not in html_text and "<b>bold</b>" not in html_text
+    assert "data:image/png;base64," in html_text
+    md = (d / "report.md").read_text(encoding="utf-8")
+    assert "Headline metrics" in md and "Worst items" in md
+
+
+def test_keyboard_interrupt_writes_partial_report(dataset: Path, tmp_path: Path) -> None:
+    fake = FakeAssistant(fail_on_call=3, exc=KeyboardInterrupt())
+    result = _run(dataset, tmp_path / "reports", fake)
+    assert result.partial
+    report = json.loads((result.report_dir / "report.json").read_text(encoding="utf-8"))
+    assert report["partial"] is True
+    assert report["counts"] == {**report["counts"], "items_done": 2, "items_in_dataset": 3}
+    assert len(_predictions(result.report_dir)) == 2
+    assert "PARTIAL" in (result.report_dir / "report.md").read_text(encoding="utf-8")
+
+
+def test_item_error_is_recorded_and_run_goes_on(dataset: Path, tmp_path: Path) -> None:
+    result = _run(dataset, tmp_path / "reports", FakeAssistant(fail_on_call=1, exc=RuntimeError("boom")))
+    preds = _predictions(result.report_dir)
+    assert len(preds) == 3
+    assert preds[0]["error"] == "RuntimeError: boom" and preds[0]["correct"] is False
+    assert result.report["metrics"]["n_errors"] == 1
+    assert result.report["worst"][0]["id"] == "t-1"
+
+
+def test_compare_prints_deltas_and_writes_nothing(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "reports"
+    a = _run(dataset, out, FakeAssistant()).report_dir
+    better = dict(CANNED)
+    better[ROWS[2]["question"]] = Answer(question="", text="BCL2 [1].", confidence=0.9)
+    b = _run(dataset, out, FakeAssistant(answers=better)).report_dir
+    before = sorted(p.name for p in out.iterdir())
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    code = cli.run(parser.parse_args(["--compare", str(a), str(b / "report.json")]))
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "delta" in text
+    assert "+33.3 pp" in text  # accuracy 2/3 -> 3/3
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_cli_rejects_bad_arguments_without_models(dataset: Path) -> None:
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert cli.run(parser.parse_args(["--dataset", str(dataset), "--scope", "item"])) == 2
+    assert cli.run(parser.parse_args(["--dataset", str(dataset), "--limit", "0"])) == 2
+    assert cli.run(parser.parse_args(["--compare", str(dataset.parent / "nope"), str(dataset)])) == 2
+
+
+def test_external_items_never_carry_the_long_answer(tmp_path: Path) -> None:
+    row = {"id": "pm-1", "source": "PubMedQA PQA-L", "title": "T", "context": "Abstract text.",
+           "question": "Does it work?", "answers": ["yes"], "answerable": True, "answer_type": "yes/no/maybe",
+           "meta": {"long_answer": "SECRET CONCLUSION"}}
+    path = tmp_path / "ext.jsonl"
+    path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    (item,) = load_dataset(path)
+    assert item.family == "pubmedqa" and item.kind == "pubmedqa" and item.context == "Abstract text."
+    assert "SECRET" not in repr(item)
+    fake = FakeAssistant(answers={"Does it work?": Answer(question="", text="Yes [1].")})
+    result = run_evaluation([item], lambda _: fake, dataset=path, out_root=tmp_path / "r",
+                            commit=lambda: None, progress=False)
+    assert fake.seen == ["Does it work?"]
+    assert result.report["external"]["pubmedqa"]["accuracy"] == 1.0
+    assert any(r["system"] == "BioBERT" for r in result.report["references"])
+    assert "BioBERT" in (result.report_dir / "report.md").read_text(encoding="utf-8")
