@@ -9,9 +9,8 @@ Importing this package loads no model: heavy work happens on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import os
+from typing import TYPE_CHECKING, Any
 
 from qa.offline import block_network, enforce_offline
 from qa.types import Answer, Chunk, Citation, Document, Passage

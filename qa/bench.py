@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -50,25 +51,26 @@ Json = dict[str, Any]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``qa bench`` options."""
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny run: few questions, scales 1,10 with a hashing embedder, no LLM unless --preset")
-    parser.add_argument("--full", action="store_true",
-                        help=f"embed every scale with the real model (default: scales > {REAL_EMBEDDER_MAX_SCALE} "
-                             f"use {SCALE_EMBEDDER})")
-    parser.add_argument("--preset", action="append", metavar="NAME",
-                        help="preset(s) whose answer latency to measure (repeatable; default: accurate and fast)")
-    parser.add_argument("--out", default="bench", metavar="DIR", help="where results.json and RESULTS.md go")
-    parser.add_argument("--questions", type=int, metavar="N", help="eval questions to ask (default: all)")
-    parser.add_argument("--skip-llm", action="store_true", help="no cold start and no answer latency (no LLM)")
-    parser.add_argument("--scales", metavar="LIST", help="corpus multiples for build/retrieval (default 1,10,100)")
-    parser.add_argument("--repeats", type=int, metavar="N", help="retrieval passes over the questions (default 3)")
-    parser.add_argument("--embedding-model", metavar="NAME", help="override embedding.model (e.g. hashing-64)")
-    parser.add_argument("--config", metavar="FILE", help="a TOML config file (default: ./qa.toml if present)")
-    parser.add_argument("--seeds", metavar="DIR", help="the seed documents (default: settings paths.seeds)")
-    parser.add_argument("--corpus", default="eval/corpora/topic", metavar="DIR",
-                        help="the 1x corpus that is multiplied for the scaling runs")
-    parser.add_argument("--qa-file", default="eval/seed_qa.jsonl", metavar="FILE",
-                        help="JSONL with a `question` field per line")
+    add = parser.add_argument
+    add("--quick", action="store_true",
+        help="tiny run: few questions, scales 1,10 with a hashing embedder, no LLM unless --preset")
+    add("--full", action="store_true",
+        help=f"embed every scale with the real model (default: scales > {REAL_EMBEDDER_MAX_SCALE} "
+             f"use {SCALE_EMBEDDER})")
+    add("--preset", action="append", metavar="NAME",
+        help="preset(s) whose answer latency to measure (repeatable; default: accurate and fast)")
+    add("--out", default="bench", metavar="DIR", help="where results.json and RESULTS.md go (default bench/)")
+    add("--questions", type=int, metavar="N", help="eval questions to ask (default: all)")
+    add("--skip-llm", action="store_true", help="no cold start and no answer latency (no LLM)")
+    add("--scales", metavar="LIST", help="corpus multiples for build/retrieval (default 1,10,100)")
+    add("--repeats", type=int, metavar="N", help="retrieval passes over the questions (default 3)")
+    add("--embedding-model", metavar="NAME", help="override embedding.model (e.g. hashing-64)")
+    add("--config", metavar="FILE", help="a TOML config file (default: ./qa.toml if present)")
+    add("--seeds", metavar="DIR", help="the seed documents (default: settings paths.seeds)")
+    add("--corpus", default="eval/corpora/topic", metavar="DIR",
+        help="the 1x corpus that is multiplied for the scaling runs")
+    add("--qa-file", default="eval/seed_qa.jsonl", metavar="FILE",
+        help="JSONL with a `question` field per line")
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,11 @@ def make_plan(args: argparse.Namespace) -> Plan:
 
     config = getattr(args, "config", None)
     embedding = {"model": args.embedding_model} if getattr(args, "embedding_model", None) else None
-    settings = load_settings(config_file=Path(config) if config else None, embedding=embedding)
+    settings = load_settings(config_file=Path(config) if config else None, environ=settings_environ(),
+                             embedding=embedding)
     questions = load_questions(Path(args.qa_file))
     limit = args.questions if args.questions is not None else (QUICK_QUESTIONS if args.quick else None)
+    default_scales = QUICK_SCALES if args.quick else DEFAULT_SCALES
     presets: list[str] = []
     if not args.skip_llm:
         presets = list(args.preset or ([] if args.quick else DEFAULT_PRESETS))
@@ -114,7 +118,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         seeds=Path(args.seeds) if args.seeds else Path(settings.paths.seeds),
         corpus=Path(args.corpus),
         questions=questions[:limit] if limit is not None else questions,
-        scales=parse_scales(args.scales) if args.scales else list(QUICK_SCALES if args.quick else DEFAULT_SCALES),
+        scales=parse_scales(args.scales) if args.scales else list(default_scales),
         presets=presets,
         embedding_model=settings.embedding.model,
         config=config,
@@ -157,21 +161,48 @@ def measure(plan: Plan) -> Json:
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
         work = Path(tmp)
         seeds_index = work / "index-seeds"
-        builds = [measure_build("seeds", 0, [plan.seeds], plan.embedding_model, seeds_index, plan,
-                                query_embedding=True)]
-        for scale in plan.scales:
-            corpus = [plan.corpus] if scale == 1 else [make_synthetic_corpus(plan.corpus, scale, work)]
-            builds.append(measure_build(f"topic x{scale}", scale, corpus, embedder_for_scale(scale, plan),
-                                        work / f"index-x{scale}", plan, retrieval=True))
+        builds = measure_builds(plan, work, seeds_index)
         results["index_build"] = [{k: v for k, v in b.items() if k not in ("retrieval", "query_embedding")}
                                   for b in builds]
         results["retrieval"] = [b["retrieval"] for b in builds if b.get("retrieval")]
         results["query_embedding"] = builds[0].get("query_embedding")
-        results["cold_start"] = measure_cold_start(plan, seeds_index) if plan.presets else None
-        results["ask"] = {p: measure_ask(p, plan, seeds_index) for p in plan.presets}
+        results.update(measure_llm(plan, seeds_index))
+    results["machine"]["load_average_end"] = load_average()
     results["peak_memory_mb"] = peak_memory(results)
     results["targets"] = evaluate_targets(results)
     return results
+
+
+def measure_builds(plan: Plan, work: Path, seeds_index: Path) -> list[Json]:
+    """The seeds build (its index serves the LLM steps), then one build per corpus scale."""
+    builds = [measure_build("seeds", 0, [plan.seeds], plan.embedding_model, seeds_index, plan,
+                            query_embedding=True)]
+    for scale in plan.scales:
+        corpus = plan.corpus if scale == 1 else make_synthetic_corpus(plan.corpus, scale, work)
+        builds.append(measure_build(f"topic x{scale}", scale, [corpus], embedder_for_scale(scale, plan),
+                                    work / f"index-x{scale}", plan, retrieval=True))
+    return builds
+
+
+def measure_llm(plan: Plan, seeds_index: Path) -> Json:
+    """Cold start and warm answer latency per preset (nothing without presets, i.e. with --skip-llm)."""
+    errors: list[str] = []
+    cold = partial(measure_cold_start, plan, seeds_index)
+    cold_start = attempt(errors, "cold start", cold) if plan.presets else None
+    asks = {p: attempt(errors, f"ask ({p})", partial(measure_ask, p, plan, seeds_index))
+            for p in plan.presets}
+    measured = {p: a for p, a in asks.items() if a is not None}
+    return {"cold_start": cold_start, "ask": measured, "errors": errors}
+
+
+def attempt(errors: list[str], step: str, measure_step: Callable[[], Json]) -> Json | None:
+    """Run one LLM measurement; a failure is recorded (and the run goes on) instead of losing the rest."""
+    try:
+        return measure_step()
+    except (RuntimeError, subprocess.TimeoutExpired, OSError, ValueError) as exc:
+        _log(f"  {step} failed: {exc}")
+        errors.append(f"{step}: {exc}")
+        return None
 
 
 def embedder_for_scale(scale: int, plan: Plan) -> str:
@@ -255,7 +286,8 @@ def measure_ask(preset: str, plan: Plan, index_dir: Path) -> Json:
             "questions": plan.questions}
     raw = run_child("ask", spec, plan)
     summary = summarize_ask(raw["answers"])
-    summary.update(preset=preset, model=raw["model"], warm_up_s=raw["warm_up_s"], peak_rss_mb=raw["peak_rss_mb"])
+    summary.update(preset=preset, model=raw["model"], warm_up_s=raw["warm_up_s"],
+                   peak_rss_mb=raw["peak_rss_mb"])
     _log(f"  p50 {summary['total_p50_s']:.2f} s, p95 {summary['total_p95_s']:.2f} s, "
          f"decode {summary['decode_tokens_per_s']:.1f} tok/s, peak {summary['peak_rss_mb']:.0f} MB")
     return summary
@@ -335,12 +367,13 @@ def summarize_ask(answers: Sequence[Json]) -> Json:
     decode_tokens = sum(max(t - 1.0, 0.0) for t in col("completion_tokens", generated))
     decode_s = sum(col("decode", generated))
     prompt_s = sum(col("prompt", generated))
+    prompt_tokens = sum(col("prompt_tokens", generated))
     out: Json = {
         "questions": len(answers),
         "generated": len(generated),
         "refused": sum(1 for a in answers if a["refused"]),
         "decode_tokens_per_s": round(decode_tokens / decode_s, 2) if decode_s > 0 else 0.0,
-        "prompt_tokens_per_s": round(sum(col("prompt_tokens", generated)) / prompt_s, 1) if prompt_s > 0 else 0.0,
+        "prompt_tokens_per_s": round(prompt_tokens / prompt_s, 1) if prompt_s > 0 else 0.0,
         "mean_prompt_tokens": round(_mean(col("prompt_tokens", generated)), 1),
         "mean_completion_tokens": round(_mean(col("completion_tokens", generated)), 1),
         "generated_total_p50_s": round(percentile(col("total", generated), 50), 3),
@@ -373,7 +406,9 @@ class Target:
     unit: str
     higher_is_better: bool
     measure: Callable[[Json], float | None]
-    note: str = ""
+
+    def met(self, value: float) -> bool:
+        return value >= self.limit if self.higher_is_better else value <= self.limit
 
 
 def _ask_p50(preset: str) -> Callable[[Json], float | None]:
@@ -422,7 +457,7 @@ def evaluate_targets(results: Json) -> list[Json]:
     rows = []
     for target in TARGETS:
         value = target.measure(results)
-        met = None if value is None else (value >= target.limit if target.higher_is_better else value <= target.limit)
+        met = None if value is None else target.met(value)
         rows.append({
             "name": target.name, "target": f"{'>=' if target.higher_is_better else '<='} {target.limit:g} "
             f"{target.unit}", "limit": target.limit, "unit": target.unit,
@@ -441,13 +476,18 @@ def machine_info() -> Json:
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "ram_gb": _ram_gb(),
-        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "load_average": load_average(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "versions": {name: _version(name) for name in (
             "torch", "llama-cpp-python", "sentence-transformers", "transformers", "faiss-cpu", "numpy")},
         "git_commit": git_commit(REPO),
     }
+
+
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages: above the core count, other work competed with the benchmark."""
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
 def _cpu_model() -> str:
@@ -529,6 +569,8 @@ def render_markdown(results: Json) -> str:
     lines += _cold_section(results.get("cold_start"))
     lines += _ask_section(results.get("ask", {}))
     lines += _memory_section(results.get("peak_memory_mb", {}))
+    if results.get("errors"):
+        lines += ["## Errors", "", *(f"- {e}" for e in results["errors"]), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -544,7 +586,8 @@ def _machine_section(m: Json) -> list[str]:
     rows = [
         ("date", m["date"]), ("git commit", m["git_commit"]), ("CPU", m["cpu_model"]),
         ("cores (usable)", f"{m['cores']} ({m['usable_cores']})"), ("RAM", f"{m['ram_gb']} GB"),
-        ("load average at start", m["load_average"]), ("platform", m["platform"]), ("python", m["python"]),
+        ("load average at start / end", f"{m['load_average']} / {m.get('load_average_end')}"),
+        ("platform", m["platform"]), ("python", m["python"]),
         ("torch", v["torch"]), ("llama-cpp-python", v["llama-cpp-python"]),
         ("sentence-transformers", v["sentence-transformers"]), ("faiss-cpu", v["faiss-cpu"]),
     ]
@@ -558,16 +601,17 @@ def _targets_section(targets: Sequence[Json]) -> list[str]:
 
 
 def _build_section(builds: Sequence[Json]) -> list[str]:
-    rows = [(b["label"], b["embedder"] + ("" if b["real_embedder"] else " (stand-in)"), b["documents"], b["chunks"],
-             b["build_seconds"], b["docs_per_s"], b["chunks_per_s"], b["embedder_load_seconds"], b["peak_rss_mb"])
-            for b in builds]
+    rows = [(b["label"], b["embedder"] + ("" if b["real_embedder"] else " (stand-in)"), b["documents"],
+             b["chunks"], b["build_seconds"], b["docs_per_s"], b["chunks_per_s"], b["embedder_load_seconds"],
+             b["peak_rss_mb"]) for b in builds]
     header = ("corpus", "embedder", "docs", "chunks", "build s", "docs/s", "chunks/s", "model load s",
               "peak RSS MB")
     note = (f"Each build runs in a fresh process (peak RSS is that build's). Build time covers reading, "
             f"cleaning, chunking, embedding and writing; model loading is listed apart. "
             f"`{SCALE_EMBEDDER}` (stand-in) is the hashing embedder, used where embedding with the real "
             f"model would take too long (`--full` uses the real model everywhere): its build speed is "
-            f"not the product's, its index has the same size and dimension, so retrieval latency is comparable.")
+            f"not the product's; its index has the same size and dimension, so retrieval latency is "
+            f"comparable.")
     return ["## Index build", "", note, "", *_table(header, rows)]
 
 
@@ -577,22 +621,26 @@ def _retrieval_section(rows: Sequence[Json], query_embedding: Json | None) -> li
     lines = ["## Retrieval latency against corpus size", "",
              "`HybridRetriever.search` (dense + BM25 + fusion + chunk fetch) with the query vector "
              "precomputed, i.e. excluding query embedding.", "",
-             *_table(("corpus", "chunks", "vector store", "embedder", "queries", "p50 ms", "p95 ms", "max ms"),
-                     table)]
+             *_table(("corpus", "chunks", "vector store", "embedder", "queries", "p50 ms", "p95 ms",
+                      "max ms"), table)]
     if query_embedding:
         lines += [f"Query embedding ({query_embedding['model']}, one question at a time): "
-                  f"p50 {query_embedding['p50_ms']:.1f} ms, p95 {query_embedding['p95_ms']:.1f} ms.", ""]
+                  f"p50 {query_embedding['p50_ms']:.2f} ms, p95 {query_embedding['p95_ms']:.2f} ms.", ""]
     return lines
 
 
 def _cold_section(cold: Json | None) -> list[str]:
     if not cold:
         return ["## Cold start", "", "Not measured (no LLM in this run).", ""]
-    rows = [("interpreter start", cold["interpreter_start_s"]), ("imports (`import qa`, pipeline)", cold["imports_s"]),
-            ("warm_up (embedder, index, LLM)", cold["warm_up_s"]), ("first ask()", cold["first_ask_s"]),
+    rows = [("interpreter start", cold["interpreter_start_s"]),
+            ("imports (`import qa`, pipeline)", cold["imports_s"]),
+            ("warm_up (embedder, index, LLM)", cold["warm_up_s"]),
+            ("· embedding model load", cold["embedder_load_s"]), ("· index open", cold["index_open_s"]),
+            ("· LLM load (incl. weight check)", cold["llm_load_s"]), ("first ask()", cold["first_ask_s"]),
             ("**total: launch to first answer**", cold["total_s"]), ("peak RSS MB", cold["peak_rss_mb"])]
-    return ["## Cold start", "", f"A new Python process, preset `{cold['preset']}`, index present; the OS file "
-            "cache is warm (the model files were read by earlier steps).", "", *_table(("step", "seconds"), rows)]
+    note = (f"A new Python process, preset `{cold['preset']}`, index present; the OS file cache is warm "
+            "(the model files were read by earlier steps).")
+    return ["## Cold start", "", note, "", *_table(("step", "seconds"), rows)]
 
 
 def _ask_section(asks: Json) -> list[str]:
@@ -603,8 +651,9 @@ def _ask_section(asks: Json) -> list[str]:
             ("retrieval p50 / p95 s", ("retrieval_p50_s", "retrieval_p95_s")),
             ("prompt processing p50 / p95 s", ("prompt_p50_s", "prompt_p95_s")),
             ("decoding p50 / p95 s", ("decode_p50_s", "decode_p95_s")),
-            ("focus + verify p50 s", ("focus_p50_s", "verify_p50_s")),
-            ("prompt tokens/s (effective)", "prompt_tokens_per_s"), ("decode tokens/s", "decode_tokens_per_s"),
+            ("focus / verify p50 s", ("focus_p50_s", "verify_p50_s")),
+            ("prompt tokens/s (effective)", "prompt_tokens_per_s"),
+            ("decode tokens/s", "decode_tokens_per_s"),
             ("mean prompt / completion tokens", ("mean_prompt_tokens", "mean_completion_tokens")),
             ("refused", "refused"), ("model", "model"), ("peak RSS MB", "peak_rss_mb")]
     presets = list(asks)
@@ -641,10 +690,20 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def settings_environ() -> dict[str, str]:
+    """The environment without ``QA_*`` switches that are not settings (``QA_BLOCK_NETWORK``)."""
+    from qa.settings import Settings
+
+    sections = set(Settings.model_fields)
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("QA_") or k == "QA_CONFIG" or k[3:].lower().split("__")[0] in sections}
+
+
 def _child_settings(spec: Json, preset: str | None = None) -> Any:
     from qa.settings import load_settings
 
-    return load_settings(preset=preset, embedding={"model": spec["embedding_model"]},
+    embedding = {"model": spec["embedding_model"]}
+    return load_settings(preset=preset, environ=settings_environ(), embedding=embedding,
                          paths={"index": Path(spec["index_dir"])})
 
 
@@ -733,12 +792,19 @@ wall_start = time.time(); t0 = time.perf_counter()
 import qa
 from qa import pipeline
 t1 = time.perf_counter()
-pipeline.default_assistant().warm_up()
+assistant = pipeline.default_assistant()
+assistant.embedder.warm_up()
+t_embedder = time.perf_counter()
+assistant.index
+t_index = time.perf_counter()
+assistant.warm_up()  # the LLM (the rest is loaded already)
 t2 = time.perf_counter()
 answer = qa.ask(sys.argv[1])
 t3 = time.perf_counter(); wall_answer = time.time()
 from qa.bench import peak_rss_mb
 result = {"wall_start": wall_start, "wall_answer": wall_answer, "imports_s": t1 - t0, "warm_up_s": t2 - t1,
+          "embedder_load_s": t_embedder - t1, "index_open_s": t_index - t_embedder,
+          "llm_load_s": t2 - t_index,
           "first_ask_s": t3 - t2, "in_process_s": t3 - t0, "refused": answer.refused,
           "answer": answer.text, "peak_rss_mb": peak_rss_mb()}
 open(sys.argv[2], "w", encoding="utf-8").write(json.dumps(result))

@@ -8,6 +8,7 @@ Persisted as ``.npz`` (no pickle).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ would you your yours yourself yourselves s t d ll m re ve
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _stem(token: str) -> str:
     """Simple plural stripping: studies -> study, classes -> class, inhibitors -> inhibitor."""
     if len(token) <= 3 or not token.endswith("s") or token.isdigit():
@@ -68,27 +70,57 @@ class BM25Index:
         return len(self.ids)
 
     def build(self, ids: Sequence[int] | np.ndarray, texts: Sequence[str]) -> BM25Index:
+        """Index ``texts`` under ``ids`` (replacing any previous content); returns ``self``."""
+        fresh = BM25Index(self.k1, self.b).updated(remove=np.zeros(0, dtype=np.int64), ids=ids, texts=texts)
+        self.__dict__.update(fresh.__dict__)
+        return self
+
+    def updated(
+        self, *, remove: Sequence[int] | np.ndarray, ids: Sequence[int] | np.ndarray, texts: Sequence[str]
+    ) -> BM25Index:
+        """A new index without the ``remove`` ids and with ``texts`` added: only new texts are tokenised."""
         if len(ids) != len(texts):
             raise ValueError(f"{len(ids)} ids but {len(texts)} texts.")
-        postings: dict[str, list[tuple[int, int]]] = {}
+        keep = ~np.isin(self.ids, np.asarray(remove, dtype=np.int64))
+        new_row = np.cumsum(keep) - 1  # old row -> row among the kept texts
+        old_terms = np.repeat(np.arange(len(self._terms)), np.diff(self._indptr))
+        kept = keep[self._rows]
+
+        vocab = dict(self.vocab)
+        term_ids: list[int] = []
+        rows: list[int] = []
+        tfs: list[int] = []
         doc_len = np.zeros(len(texts), dtype=np.float32)
-        for row, text in enumerate(texts):
+        first_row = int(keep.sum())
+        for offset, text in enumerate(texts):
             counts = Counter(tokenize(text))
-            doc_len[row] = sum(counts.values())
+            doc_len[offset] = sum(counts.values())
             for term, tf in counts.items():
-                postings.setdefault(term, []).append((row, tf))
-        self._terms = sorted(postings)
-        self.vocab = {term: i for i, term in enumerate(self._terms)}
-        lengths = np.array([len(postings[t]) for t in self._terms], dtype=np.int64)
-        self._indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        flat = [p for t in self._terms for p in postings[t]]
-        pairs = np.array(flat, dtype=np.int64).reshape(-1, 2)
-        self._rows = pairs[:, 0].astype(np.int32)
-        self._tfs = pairs[:, 1].astype(np.float32)
-        self._doc_len = doc_len
-        self.ids = np.asarray(ids, dtype=np.int64).reshape(-1).copy()
-        self._compute_weights()
-        return self
+                term_ids.append(vocab.setdefault(term, len(vocab)))
+                rows.append(first_row + offset)
+                tfs.append(tf)
+
+        all_terms = np.concatenate([old_terms[kept], np.array(term_ids, dtype=np.int64)])
+        all_rows = np.concatenate([new_row[self._rows[kept]], np.array(rows, dtype=np.int64)])
+        all_tfs = np.concatenate([self._tfs[kept], np.array(tfs, dtype=np.float32)])
+        # Drop terms left without postings, then lay the postings out term by term (CSR).
+        terms = list(vocab)
+        df = np.bincount(all_terms, minlength=len(terms))
+        live = df > 0
+        remap = np.cumsum(live) - 1
+        all_terms = remap[all_terms]
+        order = np.argsort(all_terms, kind="stable")
+
+        out = BM25Index(self.k1, self.b)
+        out._terms = [t for t, alive in zip(terms, live, strict=True) if alive]
+        out.vocab = {t: i for i, t in enumerate(out._terms)}
+        out._indptr = np.concatenate([[0], np.cumsum(df[live])]).astype(np.int64)
+        out._rows = all_rows[order].astype(np.int32)
+        out._tfs = all_tfs[order].astype(np.float32)
+        out._doc_len = np.concatenate([self._doc_len[keep], doc_len])
+        out.ids = np.concatenate([self.ids[keep], np.asarray(ids, dtype=np.int64).reshape(-1)])
+        out._compute_weights()
+        return out
 
     def _compute_weights(self) -> None:
         n_docs = len(self._doc_len)

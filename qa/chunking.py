@@ -19,7 +19,7 @@ _ABBREVIATIONS = frozenset(
     {
         "al", "approx", "apr", "aug", "ca", "cf", "co", "corp", "dec", "dept", "dr", "eds", "feb", "fig",
         "figs", "gen", "gov", "inc", "incl", "jan", "jr", "jul", "jun", "ltd", "mar", "mr", "mrs", "ms",
-        "mt", "no", "nos", "nov", "oct", "ph.d", "pp", "prof", "resp", "rev", "sen", "sep", "sept", "sr",
+        "mt", "no", "nos", "nov", "oct", "pp", "prof", "resp", "rev", "sen", "sep", "sept", "sr",
         "st", "vol", "vs",
     }
 )  # fmt: skip

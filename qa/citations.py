@@ -12,15 +12,14 @@ citation points at the exact sentence span of the document that supports it.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from qa.chunking import split_sentences
-from qa.text import QUESTION_WORDS, STOPWORDS, content_stems, contains_stem, stem, words
+from qa.text import QUESTION_WORDS, STOPWORDS, contains_stem, content_stems, stem, words
 from qa.types import Chunk, Citation, Passage
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])")
 _YES_NO = frozenset({"yes", "no"})
 
 
@@ -41,9 +40,10 @@ def strip_markers(text: str) -> str:
 
 def split_answer(text: str) -> list[tuple[str, list[int]]]:
     """Answer sentences with the markers attached to each (a marker after the full stop counts too)."""
-    text = re.sub(r"([.!?])(\s*\[\d+(?:\s*[,;]\s*\d+)*\])+", lambda m: m.group(0)[1:] + m.group(1), text)
+    text = re.sub(r"([.!?])(\s*\[\d+(?:\s*[,;]\s*\d+)*\])+", lambda m: m.group(0)[1:] + m.group(1), text.strip())
     out = []
-    for part in _SENTENCE_END.split(text.strip()):
+    for a, b in split_sentences(text):
+        part = text[a:b]
         if strip_markers(part).strip(" .;:,-"):
             out.append((part.strip(), parse_markers(part)))
     return out
@@ -64,18 +64,22 @@ def critical_terms(text: str) -> set[str]:
     return terms
 
 
-def support(sentence: str, passage: str, question: str = "") -> float:
+def support(sentence: str, passage: str, question: str = "", context: str | None = None) -> float:
     """How well ``passage`` supports ``sentence`` beyond what the question already says, in [0, 1].
 
     The score is the share of the sentence's new content words found in the passage, and 0
-    when a number or name that the sentence adds is missing from it.
+    when a number or name that the sentence adds is missing from it, or when a number or name
+    it repeats from the question is missing from both the passage and its surrounding
+    ``context`` (the whole chunk): an answer cannot confirm a premise the documents never state.
     """
     passage_stems = set(content_stems(passage))
+    context_stems = passage_stems | set(content_stems(context or passage))
     question_stems = set(content_stems(question, drop=STOPWORDS | QUESTION_WORDS))
     sentence_stems = [s for s in content_stems(strip_markers(sentence)) if s not in _YES_NO]
     novel = [s for s in sentence_stems if not contains_stem(question_stems, s)]
-    for term in critical_terms(strip_markers(sentence)) - question_stems:
-        if term not in _YES_NO and not contains_stem(passage_stems, term):
+    for term in critical_terms(strip_markers(sentence)) - _YES_NO:
+        known = context_stems if term in question_stems else passage_stems
+        if not contains_stem(known, term):
             return 0.0
     target = novel or sentence_stems or list(question_stems)
     if not target:
@@ -90,7 +94,7 @@ def quote_span(chunk: Chunk, claim: str) -> tuple[int, int]:
     best = max(range(len(spans)), key=lambda i: (scores[i], -i))
     start, end = spans[best]
     if scores[best] < 1.0 and len(spans) > 1:
-        pairs = [(i, i + 1) for i in (best - 1, best) if 0 <= i and i + 1 < len(spans)]
+        pairs = [(i, i + 1) for i in (best - 1, best) if i >= 0 and i + 1 < len(spans)]
         joined = [(support(claim, chunk.text[spans[i][0] : spans[j][1]]), i, j) for i, j in pairs]
         if joined:
             score, i, j = max(joined)
@@ -110,7 +114,12 @@ class VerifiedAnswer:
 
 
 def verify_answer(
-    raw: str, passages: Sequence[Passage], question: str, *, min_support: float
+    raw: str,
+    passages: Sequence[Passage],
+    question: str,
+    *,
+    min_support: float,
+    context: Mapping[str, str] | None = None,
 ) -> VerifiedAnswer:
     """Keep only supported sentences, each cited to the passage that supports it, renumbered from 1."""
     kept: list[tuple[str, list[int], float]] = []
@@ -118,7 +127,7 @@ def verify_answer(
     reattributed = 0
     for sentence, markers in split_answer(raw):
         claim = strip_markers(sentence)
-        scores = [support(claim, p.text, question) for p in passages]
+        scores = [support(claim, p.text, question, (context or {}).get(p.chunk.id)) for p in passages]
         valid = [m for m in markers if 1 <= m <= len(passages) and scores[m - 1] >= min_support]
         if not valid and scores and max(scores) >= min_support:
             valid = [max(range(len(scores)), key=lambda i: (scores[i], -i)) + 1]

@@ -22,6 +22,7 @@ _SHINGLE = 3
 _MIN_SHINGLE_WORDS = HEADING_MAX_WORDS + 1  # shorter lines are only dropped when repeated exactly
 
 _LINE_BREAKS = re.compile(r"\r\n?|[\v\f\x1c-\x1e\x85\u2028\u2029]")
+# controls, soft hyphen, zero-width space, bidi marks, BOM (zero-width joiners stay: scripts need them)
 _INVISIBLE = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064"
     "\u2066-\u2069\ufeff\ufff9-\ufffb\ud800-\udfff]"
@@ -54,7 +55,7 @@ _BOILERPLATE = re.compile(
     r"|advertisements?|sponsored(?: content)?|(?:print|e-?mail|facebook|twitter|linkedin|whatsapp|tweet)"
     r"|back to top|skip to (?:main )?content|(?:previous|next) (?:post|article|story)"
     r"|(?:related|recommended|popular) (?:posts|articles|stories|news)|.*\ball rights reserved\b.*"
-    r"|(?:copyright|©)\b.*"
+    r"|(?:copyright\b|©).*"
 )
 _COOKIE_NOTICE = re.compile(r".*\bcookies?\b.*\b(?:use|accept|consent|policy|settings|experience)\b.*")
 _COOKIE_MAX_WORDS = 40
@@ -93,20 +94,23 @@ def clean_text(raw: str) -> CleanResult:
 
 def _split_glued(line: str) -> str:
     """Insert the missing space in ``end.Start`` (but not in ``U.S.``, ``e.g.``, ``3.5``, ``x.com``)."""
+    while (fixed := _GLUED.sub(_space_if_glued, line)) != line:  # a split can reveal another
+        line = fixed
+    return line
 
-    def fix(match: re.Match[str]) -> str:
-        before = line[: match.start()].rsplit(" ", 1)[-1]
-        after = line[match.end() :].split(" ", 1)[0]
-        glued = (
-            line[match.end()].isupper()
-            and (before[-1].islower() or before[-1].isdigit() or before[-1] in _CLOSERS)
-            and not _URLISH.search(before)
-            and not _URLISH.search(after.rstrip('.!?,;:"”’)]'))
-            and not _INITIAL.match(after)
-        )
-        return match.group() + " " if glued else match.group()
 
-    return _GLUED.sub(fix, line)
+def _space_if_glued(match: re.Match[str]) -> str:
+    line = match.string
+    before = line[: match.start()].rsplit(" ", 1)[-1]
+    after = line[match.end() :].split(" ", 1)[0]
+    glued = (
+        line[match.end()].isupper()
+        and (before[-1].islower() or before[-1].isdigit() or before[-1] in _CLOSERS)
+        and not _URLISH.search(before)
+        and not _URLISH.search(after.rstrip('.!?,;:"”’)]'))
+        and not _INITIAL.match(after)
+    )
+    return match.group() + " " if glued else match.group()
 
 
 def _is_list_item(line: str) -> bool:
@@ -115,7 +119,7 @@ def _is_list_item(line: str) -> bool:
 
 def _is_boilerplate(line: str) -> bool:
     words = len(line.split())
-    core = re.sub(r"^\W+|\W+$", "", line.casefold())
+    core = re.sub(r"^[^\w©]+|\W+$", "", line.casefold())
     if words <= HEADING_MAX_WORDS and _BOILERPLATE.fullmatch(core):
         return True
     return words <= _COOKIE_MAX_WORDS and _COOKIE_NOTICE.fullmatch(core) is not None
@@ -180,6 +184,7 @@ class _Deduplicator:
             if self._near_duplicate(_key("\n".join(lines))):
                 continue
             text, sentence_keys = self._new_sentences("\n".join(lines))
+            text = "\n".join(line for line in text.split("\n") if not _is_boilerplate(line))
             key = _key(text)
             if not key or key in self.paragraphs or self._near_duplicate(key):
                 continue
@@ -190,20 +195,24 @@ class _Deduplicator:
         return kept
 
     def _new_sentences(self, paragraph: str) -> tuple[str, list[tuple[str, ...]]]:
-        """The paragraph without sentences seen before (long ones, and any that follow one)."""
+        """The paragraph without sentences seen before (long ones, and any that follow one)
+        and without sentences that have no letter or digit left."""
         parts: list[str] = []
         keys: list[tuple[str, ...]] = []
-        previous_end = 0
+        kept_end = 0
         dropping = False
         for start, end in split_sentences(paragraph):
-            key = _key(paragraph[start:end])
+            sentence = paragraph[start:end]
+            key = _key(sentence)
             seen = key in self.sentences or key in keys
             dropping = seen and (dropping or len(key) >= MIN_DUPLICATE_SENTENCE_WORDS)
-            if not dropping:
-                separator = paragraph[previous_end:start] if parts else ""
-                parts.append(separator + paragraph[start:end])
-                keys.append(key)
-            previous_end = end
+            if dropping or not any(ch.isalnum() for ch in sentence):
+                continue
+            if parts:
+                parts.append("\n" if "\n" in paragraph[kept_end:start] else " ")
+            parts.append(sentence)
+            keys.append(key)
+            kept_end = end
         return "".join(parts), keys
 
     def _near_duplicate(self, key: tuple[str, ...]) -> bool:

@@ -8,14 +8,18 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from qa.offline import enforce_offline
 
+if TYPE_CHECKING:
+    from qa.settings import Settings
 
-def _settings(args: argparse.Namespace, **overrides: object):  # type: ignore[no-untyped-def]
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
     from qa.settings import load_settings
 
-    paths = {}
+    paths: dict[str, Any] = {}
     if getattr(args, "index_dir", None):
         paths["index"] = Path(args.index_dir)
     return load_settings(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -31,7 +31,7 @@ class SentenceTransformerEmbedder:
     def __init__(self, batch_size: int = 32) -> None:
         self.batch_size = batch_size
         self.model_id = "all-MiniLM-L6-v2"
-        self._model: object | None = None
+        self._model: Any = None
 
     @staticmethod
     def weights_fingerprint() -> str:
@@ -63,7 +63,7 @@ class SentenceTransformerEmbedder:
         self.warm_up()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._model.encode(  # type: ignore[attr-defined]
+        vectors = self._model.encode(
             list(texts),
             batch_size=self.batch_size,
             normalize_embeddings=True,

@@ -18,8 +18,10 @@ chunks of changed documents whose text did not change keep their vectors too.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
+import hashlib
 import json
 import os
 import secrets
@@ -39,7 +41,7 @@ import numpy as np
 from qa.bm25 import BM25Index
 from qa.embedding import Embedder
 from qa.settings import Settings
-from qa.store import FaissStore, StoreError, choose_kind, create_store, load_store
+from qa.store import StoreError, VectorStore, choose_kind, convert_store, create_store, load_store
 from qa.types import Chunk, Document, Page, Section
 
 FORMAT_VERSION = 1
@@ -214,7 +216,12 @@ class IndexSnapshot:
     """One published, immutable generation of the index, loaded for reading."""
 
     def __init__(
-        self, path: Path, manifest: dict[str, Any], store: FaissStore, bm25: BM25Index, db: sqlite3.Connection
+        self,
+        path: Path,
+        manifest: dict[str, Any],
+        store: VectorStore,
+        bm25: BM25Index,
+        db: sqlite3.Connection,
     ) -> None:
         self.path = path
         self.manifest = manifest
@@ -244,9 +251,7 @@ class IndexSnapshot:
             check = db.execute("PRAGMA quick_check").fetchone()
             if not check or check[0] != "ok":
                 raise sqlite3.DatabaseError(f"integrity check failed: {check}")
-            chunk_ids = np.array(
-                [r[0] for r in db.execute("SELECT id FROM chunks ORDER BY id")], dtype=np.int64
-            )
+            chunk_ids = np.array([r[0] for r in db.execute("SELECT id FROM chunks ORDER BY id")], dtype=np.int64)
             doc_ids = {r[0] for r in db.execute("SELECT id FROM documents")}
         except sqlite3.Error as exc:
             if db is not None:
@@ -369,9 +374,7 @@ def _open_snapshot(directory: Path, expected: dict[str, Any]) -> IndexSnapshot:
             gen = _current_generation(directory)
             manifest = _read_manifest(gen)
             if why := _mismatch(manifest, expected):
-                raise IndexMismatch(
-                    f"The index in {directory} does not match the settings: {why}; {REBUILD_HINT}."
-                )
+                raise IndexMismatch(f"The index in {directory} does not match the settings: {why}; {REBUILD_HINT}.")
             return IndexSnapshot.load(gen, manifest)
         except CorruptIndex as exc:
             if attempt < 2 and gen is not None and _live_generation(directory) not in (None, gen):
@@ -383,9 +386,7 @@ def _open_snapshot(directory: Path, expected: dict[str, Any]) -> IndexSnapshot:
 class Index:
     """An opened index folder. Reads go to the live generation; writes publish a new one."""
 
-    def __init__(
-        self, directory: Path, settings: Settings, embedder: Embedder, snapshot: IndexSnapshot
-    ) -> None:
+    def __init__(self, directory: Path, settings: Settings, embedder: Embedder, snapshot: IndexSnapshot) -> None:
         self.directory = directory
         self.settings = settings
         self.embedder = embedder
@@ -426,7 +427,7 @@ class Index:
         self._snapshot = _open_snapshot(self.directory, _expected_header(self.settings, self.embedder))
 
     def add_paths(
-        self, paths: Sequence[Path | str], *, progress: bool = False, lock_timeout: float = 0.0
+        self, paths: Sequence[Path | str], *, progress: bool = False, lock_timeout: float = 60.0
     ) -> BuildReport:
         """Add (or update) the documents found under ``paths``; nothing else is removed."""
         report = _update(
@@ -441,7 +442,7 @@ class Index:
         self.reload()
         return report
 
-    def remove_documents(self, doc_ids: Sequence[str], *, lock_timeout: float = 0.0) -> BuildReport:
+    def remove_documents(self, doc_ids: Sequence[str], *, lock_timeout: float = 60.0) -> BuildReport:
         """Remove documents by id (unknown ids are ignored)."""
         report = _update(
             self.directory,
@@ -610,9 +611,7 @@ def _load_previous(directory: Path, expected: dict[str, Any], rebuild: bool) -> 
     if rebuild:
         return _Previous(snapshot, documents, "rebuild requested", keep_others=False)
     if mismatch := _mismatch(manifest, expected):
-        error = IndexMismatch(
-            f"The index in {directory} was built with other settings: {mismatch}; {REBUILD_HINT}."
-        )
+        error = IndexMismatch(f"The index in {directory} was built with other settings: {mismatch}; {REBUILD_HINT}.")
         return _Previous(snapshot, documents, mismatch, error)
     return _Previous(snapshot, documents)
 
@@ -691,13 +690,41 @@ def _update(
     return report
 
 
-def _load_sources(paths: Sequence[Path | str]) -> tuple[dict[str, Document], list[tuple[str, str]]]:
-    from qa.ingest import load_documents
+def _scan(
+    paths: Sequence[Path | str], known: dict[str, str]
+) -> tuple[dict[str, Document], set[str], list[tuple[str, str]]]:
+    """Load the documents under ``paths``, except files whose raw bytes still hash to ``known[doc_id]``.
 
-    if not paths:
-        return {}, []
-    loaded, skipped = load_documents([Path(p) for p in paths])
-    return {doc.id: doc for doc in loaded}, [(str(s.path), str(s.reason)) for s in skipped]
+    Returns the loaded documents, the ids of the unchanged files, and the skipped files
+    with reasons. Hashing first keeps a no-change rebuild from re-parsing every file.
+    """
+    from qa.ingest import IngestError, discover, doc_id_for, load_document
+
+    docs: dict[str, Document] = {}
+    unchanged: set[str] = set()
+    skipped: list[tuple[str, str]] = []
+    seen: dict[str, Path] = {}
+    for path, root in discover([Path(p) for p in paths]):
+        doc_id = doc_id_for(path, root)
+        if doc_id in seen:
+            skipped.append((str(path), f"{path}: same document id {doc_id!r} as {seen[doc_id]}"))
+            continue
+        seen[doc_id] = path
+        if doc_id in known:
+            with contextlib.suppress(OSError):
+                if hashlib.sha256(path.read_bytes()).hexdigest() == known[doc_id]:
+                    unchanged.add(doc_id)
+                    continue
+        try:
+            doc = load_document(path, root)
+        except IngestError as exc:
+            skipped.append((str(path), str(exc)))
+            continue
+        except Exception as exc:  # a parser bug on one odd file must not stop the others
+            skipped.append((str(path), f"{path}: unexpected {type(exc).__name__}: {exc}"))
+            continue
+        docs[doc.id] = doc
+    return docs, unchanged, skipped
 
 
 def _is_under(source: str, roots: Sequence[Path]) -> bool:
@@ -716,100 +743,133 @@ def _write(
     mode: str,
     progress: bool,
 ) -> BuildReport:
-    docs, skipped = _load_sources(paths)
+    incremental = previous.reason is None
     old = {doc_id: entry["content_hash"] for doc_id, entry in previous.documents.items()}
-    if mode == "sync":
+    docs, same, skipped = _scan(paths, old if incremental else {})
+    report = _classify(previous, old, docs, same, paths=paths, remove=remove, mode=mode)
+    report.skipped = skipped
+    prev = previous.snapshot if incremental else None  # the generation to update
+    if prev is not None and not (report.added or report.changed or report.removed):
+        report.chunks_total = len(prev)
+        return report
+
+    if prev is not None:  # an update chunks the added and changed documents only
+        to_chunk = [docs[i] for i in report.added + report.changed]
+    else:  # a full rebuild chunks all, taking kept documents from elsewhere from the old index
+        others = [i for i in report.unchanged if i not in docs]
+        if others and previous.snapshot is None:
+            raise AssertionError("documents to keep without a readable index")
+        carried = {i: previous.snapshot.get_document(i) for i in others} if previous.snapshot else {}
+        to_chunk = [{**docs, **carried}[i] for i in sorted(docs.keys() | carried.keys())]
+    chunks = [c for doc in to_chunk for c in _chunk_document(doc, settings)]
+    vectors, n_embedded = _vectors(chunks, prev, report.changed, embedder, settings, progress)
+
+    tmp = directory / f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    try:
+        dropped_docs = sorted(set(report.removed) | set(report.changed)) if prev is not None else []
+        report.chunks_total = _write_generation(tmp, settings, embedder, prev, to_chunk, chunks, vectors, dropped_docs)
+        _publish(directory, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    report.chunks_added = len(chunks)
+    report.chunks_embedded = n_embedded
+    return report
+
+
+def _classify(
+    previous: _Previous,
+    old: dict[str, str],
+    docs: dict[str, Document],
+    same: set[str],
+    *,
+    paths: Sequence[Path | str],
+    remove: Sequence[str],
+    mode: str,
+) -> BuildReport:
+    """Sort document ids into added, changed, removed and unchanged."""
+    if mode == "sync":  # gone from under ``paths`` (or, on a fresh rebuild, not under them at all)
         roots = [Path(p).resolve() for p in paths]
         removed = sorted(
             i
-            for i in old.keys() - docs.keys()
+            for i in old.keys() - docs.keys() - same
             if not previous.keep_others or _is_under(previous.documents[i].get("source", ""), roots)
         )
     elif mode == "remove":
         removed = sorted(set(remove) & old.keys())
     else:
         removed = []
-    added = sorted(docs.keys() - old.keys())
     changed = sorted(i for i in docs.keys() & old.keys() if docs[i].content_hash != old[i])
-    unchanged = sorted(old.keys() - set(removed) - set(changed))
-    report = BuildReport(
-        added=added,
+    return BuildReport(
+        added=sorted(docs.keys() - old.keys()),
         changed=changed,
         removed=removed,
-        unchanged=unchanged,
-        skipped=skipped,
+        unchanged=sorted(old.keys() - set(removed) - set(changed)),
         full_rebuild_reason=previous.reason,
     )
-    prev = previous.snapshot if previous.reason is None else None  # the generation to update
-    if prev is not None and not (added or changed or removed):
-        report.chunks_total = len(prev)
-        return report
 
-    # An update chunks the added and changed documents; a full rebuild all of them, taking
-    # the kept documents that are not under ``paths`` from the old index.
-    if prev is not None:
-        to_chunk = [docs[i] for i in added + changed]
-    else:
-        others = [i for i in unchanged if i not in docs]
-        if others and previous.snapshot is None:
-            raise AssertionError("documents to keep without a readable index")
-        carried = {i: previous.snapshot.get_document(i) for i in others} if previous.snapshot else {}
-        to_chunk = [{**docs, **carried}[i] for i in sorted(docs.keys() | carried.keys())]
-    new_chunks = [c for doc in to_chunk for c in _chunk_document(doc, settings)]
 
-    # Chunks of a changed document whose text is unchanged keep their stored vector.
+def _vectors(
+    chunks: list[Chunk],
+    prev: IndexSnapshot | None,
+    changed: list[str],
+    embedder: Embedder,
+    settings: Settings,
+    progress: bool,
+) -> tuple[np.ndarray, int]:
+    """Vectors for ``chunks``: reused where a changed document kept a chunk's exact text, else embedded."""
     reusable: dict[str, int] = {}
     if prev is not None and changed:
         marks = ",".join("?" * len(changed))
         for int_id, text in prev._id_text_rows(f"WHERE doc_id IN ({marks})", changed):
             reusable.setdefault(text, int_id)
-    embed_rows = [row for row, c in enumerate(new_chunks) if c.text not in reusable]
-    reuse_rows = [row for row, c in enumerate(new_chunks) if c.text in reusable]
-    vectors = np.zeros((len(new_chunks), embedder.dim), dtype=np.float32)
-    vectors[embed_rows] = _embed(
-        embedder, [new_chunks[r].text for r in embed_rows], settings.embedding.batch_size, progress
-    )
+    embed_rows = [row for row, c in enumerate(chunks) if c.text not in reusable]
+    reuse_rows = [row for row, c in enumerate(chunks) if c.text in reusable]
+    vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
+    texts = [chunks[r].text for r in embed_rows]
+    vectors[embed_rows] = _embed(embedder, texts, settings.embedding.batch_size, progress)
     if prev is not None and reuse_rows:
-        vectors[reuse_rows] = prev.store.get(np.array([reusable[new_chunks[r].text] for r in reuse_rows]))
+        vectors[reuse_rows] = prev.store.get(np.array([reusable[chunks[r].text] for r in reuse_rows]))
+    return vectors, len(embed_rows)
 
-    tmp = directory / f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
-    tmp.mkdir()
-    try:
-        first_id = int(prev.store.ids().max()) + 1 if prev is not None and len(prev) else 0
-        new_ids = np.arange(first_id, first_id + len(new_chunks), dtype=np.int64)
-        dropped_docs = sorted(set(removed) | set(changed)) if prev is not None else []
-        rows, documents, dropped_ids = _write_meta(
-            tmp / META_FILE, prev, to_chunk, new_chunks, new_ids, dropped_docs
-        )
 
-        store = prev.store if prev is not None else create_store("flat", embedder.dim)
-        store.delete(dropped_ids)
-        store.add(new_ids, vectors)
-        store = store.with_kind(choose_kind(len(store), settings.embedding.hnsw_threshold))
-        if len(store) != len(rows):
-            raise AssertionError(f"vector store has {len(store)} vectors for {len(rows)} chunks")
-        store.save(tmp)
+def _write_generation(
+    tmp: Path,
+    settings: Settings,
+    embedder: Embedder,
+    prev: IndexSnapshot | None,
+    docs: list[Document],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    dropped_docs: list[str],
+) -> int:
+    """Write a complete generation into ``tmp``: ``prev`` minus ``dropped_docs`` plus ``docs``."""
+    first_id = int(prev.store.ids().max()) + 1 if prev is not None and len(prev) else 0
+    ids = np.arange(first_id, first_id + len(chunks), dtype=np.int64)
+    n_chunks, documents, dropped_ids = _write_meta(tmp / META_FILE, prev, docs, chunks, ids, dropped_docs)
 
-        BM25Index().build([r[0] for r in rows], [r[1] for r in rows]).save(tmp / BM25_FILE)
+    store = prev.store if prev is not None else create_store("flat", embedder.dim)
+    store.delete(dropped_ids)
+    store.add(ids, vectors)
+    store = convert_store(store, choose_kind(len(store), settings.embedding.hnsw_threshold))
+    if len(store) != n_chunks:
+        raise AssertionError(f"vector store has {len(store)} vectors for {n_chunks} chunks")
+    store.save(tmp)
 
-        manifest = {
-            **_expected_header(settings, embedder),
-            "faiss_kind": store.kind,
-            "chunk_count": len(rows),
-            "documents": documents,
-            "created": prev.manifest.get("created", _now()) if prev is not None else _now(),
-            "updated": _now(),
-        }
-        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        _publish(directory, tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    bm25 = prev.bm25 if prev is not None else BM25Index()  # only the new chunks are tokenised
+    bm25.updated(remove=dropped_ids, ids=ids, texts=[c.text for c in chunks]).save(tmp / BM25_FILE)
 
-    report.chunks_total = len(rows)
-    report.chunks_added = len(new_chunks)
-    report.chunks_embedded = len(embed_rows)
-    return report
+    manifest = {
+        **_expected_header(settings, embedder),
+        "faiss_kind": store.kind,
+        "chunk_count": n_chunks,
+        "documents": documents,
+        "created": prev.manifest.get("created", _now()) if prev is not None else _now(),
+        "updated": _now(),
+    }
+    (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    return n_chunks
 
 
 def _write_meta(
@@ -819,10 +879,10 @@ def _write_meta(
     chunks: list[Chunk],
     ids: np.ndarray,
     dropped_docs: list[str],
-) -> tuple[list[tuple[int, str]], dict[str, dict[str, str]], np.ndarray]:
+) -> tuple[int, dict[str, dict[str, str]], np.ndarray]:
     """Write the new ``meta.sqlite`` (a modified copy of the old one for an update).
 
-    Returns every chunk's ``(id, text)``, the manifest's document entries, and the ids of the
+    Returns the number of chunks, the manifest's document entries, and the ids of the
     chunks dropped from the old index.
     """
     if prev is not None:
@@ -836,9 +896,7 @@ def _write_meta(
         with db:
             if dropped_docs:
                 marks = ",".join("?" * len(dropped_docs))
-                dropped = [
-                    r[0] for r in db.execute(f"SELECT id FROM chunks WHERE doc_id IN ({marks})", dropped_docs)
-                ]
+                dropped = [r[0] for r in db.execute(f"SELECT id FROM chunks WHERE doc_id IN ({marks})", dropped_docs)]
                 db.execute(f"DELETE FROM chunks WHERE doc_id IN ({marks})", dropped_docs)
                 db.execute(f"DELETE FROM documents WHERE id IN ({marks})", dropped_docs)
             db.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?)", [_doc_row(d) for d in docs])
@@ -849,13 +907,11 @@ def _write_meta(
                     for i, c in zip(ids, chunks, strict=True)
                 ],
             )
-        rows = db.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
+        n_chunks = int(db.execute("SELECT count(*) FROM chunks").fetchone()[0])
         documents = {
             doc_id: {"content_hash": content_hash, "source": source}
-            for doc_id, content_hash, source in db.execute(
-                "SELECT id, content_hash, source FROM documents ORDER BY id"
-            )
+            for doc_id, content_hash, source in db.execute("SELECT id, content_hash, source FROM documents ORDER BY id")
         }
     finally:
         db.close()
-    return rows, documents, np.array(dropped, dtype=np.int64)
+    return n_chunks, documents, np.array(dropped, dtype=np.int64)

@@ -129,6 +129,8 @@ def load_document(path: Path, root: Path) -> Document:
         raise MissingPathError(f"No such file: {path}") from exc
     except OSError as exc:
         raise IngestError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if not data.strip():
+        raise IngestError(f"{path} is empty")
     pages: tuple[Page, ...] = ()
     if suffix == ".pdf":
         text, pages, sections, title = _read_pdf(data, path)

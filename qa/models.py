@@ -64,8 +64,7 @@ def part_paths(spec: ModelSpec) -> list[Path]:
             module = importlib.import_module(module_name)
         except ImportError as exc:
             raise ModelError(
-                f"Model part package {module_name!r} of {spec.name} is not installed "
-                f"({spec.requirement}). {_FIX}"
+                f"Model part package {module_name!r} of {spec.name} is not installed ({spec.requirement}). {_FIX}"
             ) from exc
         path = Path(module.get_part_path())
         if not path.is_file():
@@ -122,8 +121,7 @@ def assemble(
             os.fsync(out.fileno())
         if digest.hexdigest() != spec.sha256:
             raise ModelError(
-                f"The joined parts of {spec.name} have SHA-256 {digest.hexdigest()}, "
-                f"expected {spec.sha256}. {_FIX}"
+                f"The joined parts of {spec.name} have SHA-256 {digest.hexdigest()}, expected {spec.sha256}. {_FIX}"
             )
         os.replace(tmp, target)
     finally:
@@ -138,9 +136,7 @@ def resolve_model(name_or_path: str, cache_dir: Path, *, show_progress: bool = T
         path = Path(name_or_path).expanduser()
         if path.is_file():
             return path
-        raise ModelError(
-            f"Unknown model {name_or_path!r}: use one of {', '.join(MODELS)} or a path to a .gguf file."
-        )
+        raise ModelError(f"Unknown model {name_or_path!r}: use one of {', '.join(MODELS)} or a path to a .gguf file.")
     target = cache_dir / spec.filename
     if target.is_file():
         try:

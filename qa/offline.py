@@ -6,6 +6,7 @@ Called before any model library is imported; importing it has no other effect.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 _OFFLINE_VARS = {
     "HF_HUB_OFFLINE": "1",
@@ -60,7 +61,7 @@ def block_network() -> None:
             raise NetworkBlocked(f"network access to {address!r} is blocked (offline mode)")
         return original_connect_ex(self, address)  # type: ignore[arg-type]
 
-    def getaddrinfo(host: object, *args: object, **kwargs: object) -> list:  # type: ignore[type-arg]
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> list[Any]:
         name = host.decode() if isinstance(host, bytes) else str(host)
         if host is not None and not (name.startswith(_LOOPBACK_PREFIXES) or name in ("", "0.0.0.0")):
             raise NetworkBlocked(f"name lookup of {name!r} is blocked (offline mode)")
@@ -69,4 +70,4 @@ def block_network() -> None:
     connect._qa_guard = True  # type: ignore[attr-defined]
     socket.socket.connect = connect  # type: ignore[method-assign,assignment]
     socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
-    socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
+    socket.getaddrinfo = getaddrinfo

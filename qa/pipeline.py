@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import replace
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,12 +18,12 @@ import numpy as np
 
 from qa import prompts
 from qa.chunking import split_sentences
-from qa.citations import critical_terms, parse_markers, quote_span, strip_markers, verify_answer
+from qa.citations import critical_terms, parse_markers, strip_markers, verify_answer
 from qa.embedding import Embedder, create_embedder
 from qa.generation import Generator, create_generator, generate
 from qa.settings import Settings, load_settings
-from qa.text import QUESTION_WORDS, STOPWORDS, content_stems, contains_stem, words
-from qa.types import Answer, Citation, Passage
+from qa.text import QUESTION_WORDS, STOPWORDS, contains_stem, content_stems, words
+from qa.types import Answer, Chunk, Citation, Passage
 
 if TYPE_CHECKING:
     from qa.index import BuildReport, Index
@@ -36,18 +36,66 @@ class QuestionError(ValueError):
     """The question cannot be answered as given (empty, for example); the message says why."""
 
 
-_FOLLOW_UP = re.compile(r"^(and|what about|how about|also|but|or|then|so)\b|\b(it|its|they|them|that|this|those|these)\b", re.I)
+_FOLLOW_UP = re.compile(
+    r"^(and|what about|how about|also|but|or|then|so)\b|\b(it|its|they|them|that|this|those|these)\b", re.I
+)
 _SPLIT = re.compile(
-    r"(?:,|;)?\s+and\s+(?=(?:what|which|who|whom|when|where|why|how|is|are|does|did|do)\b)|\?\s+(?=\S)|;\s+",
+    r"(?:,|;)?\s+and\s+(?=(?:what|which|who|whom|when|where|why|how|is|are|does|did|do)\b)"
+    r"|\?\s+(?=\S)|;\s+",
     re.I,
+)
+_REFERS_BACK = re.compile(r"(it|its|this|these|that|those|they|their|such|the (drug|company|designation))\b", re.I)
+_AUXILIARY = re.compile(
+    r"(is|are|was|were|does|do|did|can|could|should|has|have|had|will|would|may|might|must)\b", re.I
 )
 _DEMONYM = re.compile(r"[a-z](ese|ian|an|ish)$")
 _NUMBER_WORDS = frozenset(
-    "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty hundred "
-    "thousand million billion percent half dozen first second third single double".split()
+    [
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "twenty",
+        "thirty",
+        "forty",
+        "fifty",
+        "hundred",
+        "thousand",
+        "million",
+        "billion",
+        "percent",
+        "half",
+        "dozen",
+        "first",
+        "second",
+        "third",
+        "single",
+        "double",
+    ]
 )
 _MONTHS = frozenset(
-    "january february march april may june july august september october november december".split()
+    [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ]
 )
 
 
@@ -84,6 +132,12 @@ def has_expected_type(kind: str | None, answer: str, question: str) -> bool:
     return any(t[0].isupper() and t.lower() not in asked for t in tokens[1:] + tokens[:1])
 
 
+def is_yes_no(question: str) -> bool:
+    """A question answered by yes or no: its last clause opens with an auxiliary verb."""
+    last = re.split(r"[.:;?]\s+", question.strip().rstrip("?"))[-1]
+    return bool(_AUXILIARY.match(last))
+
+
 def says_not_found(text: str) -> bool:
     low = strip_markers(text).lower()
     return not low.strip(" .") or any(marker in low for marker in prompts.NOT_FOUND_MARKERS)
@@ -110,11 +164,12 @@ def missing_premise_terms(question: str, passages: Sequence[Passage]) -> list[st
             if _DEMONYM.search(token) and any(s.startswith(token.lower()[:4]) for s in stems):
                 continue  # "Chinese" is about "China"
             flagged.append(i)
-    missing = []
+    acronyms = {w.lower() for w in words(text) if len(w) >= 2 and w.isupper()}
+    missing: list[str] = []
     for run in _consecutive(flagged):
         acronym = "".join(tokens[i][0] for i in run).lower()
-        if len(run) >= 2 and acronym in stems:
-            continue
+        if len(run) >= 2 and (acronym in stems or any(a.startswith(acronym[:2]) for a in acronyms)):
+            continue  # "Hong Kong Stock Exchange" / "HKEX"
         missing.extend(tokens[i] for i in run)
     return missing
 
@@ -157,9 +212,7 @@ class Assistant:
         index: Index | None = None,
     ) -> None:
         self.settings = settings or load_settings()
-        self.embedder = embedder or create_embedder(
-            self.settings.embedding.model, self.settings.embedding.batch_size
-        )
+        self.embedder = embedder or create_embedder(self.settings.embedding.model, self.settings.embedding.batch_size)
         self.generator = generator or create_generator(self.settings.generation, self.settings.paths.cache)
         self._index = index
         self._retriever: HybridRetriever | None = None
@@ -302,11 +355,15 @@ class Assistant:
             return
 
         t = time.perf_counter()
-        passages = self.select_context(question, self._with_neighbours(pool))
+        expanded = self._with_neighbours(pool)
+        passages = self.select_context(question, expanded)
+        context = {p.chunk.id: p.chunk.text for p in expanded}
         _add(timings, "focus", time.perf_counter() - t)
         several_docs = len({p.chunk.doc_id for p in passages}) > 1
         messages = prompts.answer_messages(
-            question, [(p.chunk.title if several_docs else "", p.text) for p in passages]
+            question,
+            [(p.chunk.title if several_docs else "", p.text) for p in passages],
+            yes_no=is_yes_no(question),
         )
         raw_parts: list[str] = []
         for delta in self.generator.stream(messages, max_tokens=settings.generation.max_tokens):
@@ -320,7 +377,7 @@ class Assistant:
         _add(timings, "completion_tokens", float(stats.completion_tokens))
 
         t = time.perf_counter()
-        answer = self._check(question, raw, passages, relevance)
+        answer = self._check(question, raw, passages, relevance, context)
         answer.passages = list(pool)
         _add(timings, "verify", time.perf_counter() - t)
         yield answer
@@ -328,38 +385,37 @@ class Assistant:
     def select_context(self, question: str, pool: Sequence[Passage]) -> list[Passage]:
         """The sentences of the retrieved chunks that best match the question, within the word budget.
 
-        Sentences are scored by embedding similarity to the question plus the share of the
-        question's content words they contain; the best ones are kept, each contiguous run of
-        kept sentences becomes one tight passage (exact document offsets), ordered by score.
+        Each sentence is scored together with the sentence before it (so "It accounts for 6%"
+        is found through the sentence naming "it"): embedding similarity to the question, plus
+        the share of the question's content words present, plus the retrieval similarity of its
+        chunk. The best are kept, with their predecessor when they start by referring back;
+        each contiguous run of kept sentences becomes one tight passage with exact offsets.
         """
         budget = self.settings.generation.context_words
-        seen: set[tuple[str, int]] = set()
-        units: list[tuple[int, Passage, int, int]] = []  # (pool rank, passage, start, end) in doc offsets
-        for rank, passage in enumerate(pool):
-            chunk = passage.chunk
-            for a, b in split_sentences(chunk.text) or [(0, len(chunk.text))]:
-                key = (chunk.doc_id, chunk.start + a)
-                if key not in seen:
-                    seen.add(key)
-                    units.append((rank, passage, chunk.start + a, chunk.start + b))
+        units = _sentence_units(pool)
         if not units:
             return []
-        texts = [u[1].chunk.text[u[2] - u[1].chunk.start : u[3] - u[1].chunk.start] for u in units]
-        vectors = self._sentence_vectors(question, texts)
+        texts = [u.text for u in units]
+        windows = [(units[i - 1].text + " " if u.prev else "") + u.text for i, u in enumerate(units)]
+        vectors = self._sentence_vectors(question, windows)
         asked = set(content_stems(question, drop=STOPWORDS | QUESTION_WORDS))
         lexical = np.array(
-            [sum(contains_stem(set(content_stems(t)), a) for a in asked) / max(len(asked), 1) for t in texts]
+            [sum(contains_stem(set(content_stems(w)), a) for a in asked) / max(len(asked), 1) for w in windows]
         )
-        prior = np.array([0.05 / (1 + u[0]) for u in units])
-        score = vectors[1:] @ vectors[0] + 0.5 * lexical + prior
-        chosen: list[int] = []
+        chunk_sim = np.array([u.passage.dense_score or 0.0 for u in units])
+        score = vectors[1:] @ vectors[0] + 0.3 * lexical + 0.3 * chunk_sim
+        chosen: dict[int, float] = {}
         used = 0
         for j in sorted(range(len(units)), key=lambda j: -score[j]):
-            size = len(texts[j].split())
-            if not chosen or used + size <= budget:
-                chosen.append(j)
+            wanted = [j - 1, j] if units[j].prev and _REFERS_BACK.match(texts[j]) else [j]
+            wanted = [i for i in wanted if i not in chosen]
+            size = sum(len(texts[i].split()) for i in wanted)
+            if wanted and (not chosen or used + size <= budget):
+                for i in wanted:
+                    chosen[i] = float(score[j])
                 used += size
-        return _runs([units[j] for j in chosen], [float(score[j]) for j in chosen])
+        picked = sorted(chosen)
+        return _runs([units[i] for i in picked], [chosen[i] for i in picked])
 
     def _with_neighbours(self, pool: Sequence[Passage]) -> list[Passage]:
         """The pool plus the chunks adjacent to its two best chunks: an answer often sits across a boundary."""
@@ -375,21 +431,36 @@ class Assistant:
     def _sentence_vectors(self, question: str, texts: Sequence[str]) -> np.ndarray:
         missing = [t for t in dict.fromkeys(texts) if t not in self._sentence_cache]
         if missing:
-            for text, vector in zip(missing, self.embedder.embed(missing)):
+            for text, vector in zip(missing, self.embedder.embed(missing), strict=True):
                 self._sentence_cache[text] = vector
             while len(self._sentence_cache) > 20000:
                 self._sentence_cache.pop(next(iter(self._sentence_cache)))
         query = self.embedder.embed([question])[0]
         return np.vstack([query, *(self._sentence_cache[t] for t in texts)])
 
-    def _check(self, question: str, raw: str, passages: Sequence[Passage], relevance: float) -> Answer:
+    def _check(
+        self,
+        question: str,
+        raw: str,
+        passages: Sequence[Passage],
+        relevance: float,
+        context: Mapping[str, str] | None = None,
+    ) -> Answer:
         if says_not_found(raw):
-            return self._refusal(question, passages, relevance, "The passages do not state the answer.", raw=raw)
-        verified = verify_answer(raw, passages, question, min_support=self.settings.citations.min_support)
+            return self._refusal(question, passages, relevance, "The passages do not state the answer.", raw)
+        verified = verify_answer(
+            raw, passages, question, min_support=self.settings.citations.min_support, context=context
+        )
         if not verified.citations:
-            return self._refusal(question, passages, relevance, "The answer was not supported by the passages.", raw=raw)
+            reason = "The answer was not supported by the passages."
+            return self._refusal(question, passages, relevance, reason, raw)
+        cited = {c.chunk_id for c in verified.citations}
+        if max(p.score for p in passages if p.chunk.id in cited) < self.settings.citations.min_relevance:
+            reason = "The cited passages are not about the question."
+            return self._refusal(question, passages, relevance, reason, raw)
         if not has_expected_type(expected_type(question), verified.text, question):
-            return self._refusal(question, passages, relevance, "The passages do not contain that kind of fact.", raw=raw)
+            reason = "The passages do not contain that kind of fact."
+            return self._refusal(question, passages, relevance, reason, raw)
         cited_ok = bool(parse_markers(raw)) and verified.reattributed == 0 and not verified.dropped
         confidence = _confidence(relevance, verified.support, cited_ok)
         return Answer(
@@ -421,30 +492,92 @@ class Assistant:
     ) -> Answer:
         """Refuse, and say what the documents do say about the rest of the question, cited."""
         answer = self._refusal(question, passages, relevance, f"Not in the documents: {', '.join(missing)}.")
-        top = passages[0].chunk
-        start, end = quote_span(top, question)
-        quote = top.text[start - top.start : end - top.start]
-        if not quote.strip():
+        found = _best_sentence(question, passages[:3])
+        if found is None:
             return answer
+        chunk, start, end = found
+        quote = chunk.text[start - chunk.start : end - chunk.start]
         terms = ", ".join(f"“{m}”" for m in missing)
         answer.text = f"{prompts.FALSE_PREMISE_TEXT.format(terms=terms)} {quote.strip()} [1]"
         answer.citations = [
-            Citation(n=1, doc_id=top.doc_id, title=top.title, chunk_id=top.id, start=start, end=end, quote=quote, support=0.0)
+            Citation(
+                n=1,
+                doc_id=chunk.doc_id,
+                title=chunk.title,
+                chunk_id=chunk.id,
+                start=start,
+                end=end,
+                quote=quote,
+                support=0.0,
+            )
         ]
         return answer
 
 
-def _runs(units: Sequence[tuple[int, Passage, int, int]], scores: Sequence[float]) -> list[Passage]:
+def _best_sentence(question: str, passages: Sequence[Passage]) -> tuple[Chunk, int, int] | None:
+    """The full sentence (not a heading) of the passages sharing most content words with the question."""
+    asked = set(content_stems(question, drop=STOPWORDS | QUESTION_WORDS))
+    best: tuple[float, int, Chunk, int, int] | None = None
+    for rank, passage in enumerate(passages):
+        chunk = passage.chunk
+        for a, b in split_sentences(chunk.text):
+            sentence = chunk.text[a:b]
+            if len(sentence.split()) < 6 or sentence.rstrip()[-1:] not in '.!?"”':
+                continue
+            have = set(content_stems(sentence))
+            overlap = sum(contains_stem(have, w) for w in asked)
+            key = (overlap - 0.1 * rank, -(chunk.start + a))
+            if best is None or key > (best[0], best[1]):
+                best = (key[0], key[1], chunk, chunk.start + a, chunk.start + b)
+    return None if best is None else (best[2], best[3], best[4])
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One sentence of a retrieved chunk, in document offsets; ``prev``: the unit before it is adjacent."""
+
+    passage: Passage
+    start: int
+    end: int
+    text: str
+    prev: bool
+
+
+def _sentence_units(pool: Sequence[Passage]) -> list[_Unit]:
+    """Every distinct non-heading sentence of the pool's chunks, in pool order."""
+    seen: set[tuple[str, int]] = set()
+    units: list[_Unit] = []
+    for passage in pool:
+        chunk = passage.chunk
+        previous_end: int | None = None
+        for a, b in split_sentences(chunk.text) or [(0, len(chunk.text))]:
+            text = chunk.text[a:b]
+            key = (chunk.doc_id, chunk.start + a)
+            if _is_heading(text) or key in seen:
+                previous_end = None
+                continue
+            seen.add(key)
+            units.append(_Unit(passage, chunk.start + a, chunk.start + b, text, previous_end is not None))
+            previous_end = b
+    return units
+
+
+def _is_heading(sentence: str) -> bool:
+    stripped = sentence.strip()
+    return len(stripped.split()) <= 14 and stripped[-1:] not in '.!?:;"”)' and "\n" not in stripped
+
+
+def _runs(units: Sequence[_Unit], scores: Sequence[float]) -> list[Passage]:
     """Group chosen sentences into contiguous runs, one tight passage per run, best first."""
-    by_chunk: dict[str, list[tuple[int, int, float, Passage]]] = {}
-    for (_, passage, start, end), score in zip(units, scores):
-        by_chunk.setdefault(passage.chunk.id, []).append((start, end, score, passage))
+    by_chunk: dict[str, list[tuple[_Unit, float]]] = {}
+    for unit, score in zip(units, scores, strict=True):
+        by_chunk.setdefault(unit.passage.chunk.id, []).append((unit, score))
     runs: list[tuple[float, Passage]] = []
     for items in by_chunk.values():
-        items.sort()
+        items.sort(key=lambda item: item[0].start)
         group = [items[0]]
         for item in items[1:]:
-            if item[0] - group[-1][1] <= 2:
+            if item[0].start - group[-1][0].end <= 2:
                 group.append(item)
                 continue
             runs.append(_run_passage(group))
@@ -454,13 +587,13 @@ def _runs(units: Sequence[tuple[int, Passage, int, int]], scores: Sequence[float
     return [p for _, p in runs]
 
 
-def _run_passage(group: Sequence[tuple[int, int, float, Passage]]) -> tuple[float, Passage]:
-    source = group[0][3]
+def _run_passage(group: Sequence[tuple[_Unit, float]]) -> tuple[float, Passage]:
+    source = group[0][0].passage
     chunk = source.chunk
-    start, end = group[0][0], group[-1][1]
+    start, end = group[0][0].start, group[-1][0].end
     text = chunk.text[start - chunk.start : end - chunk.start]
-    tight = replace(chunk, text=text, start=start, end=end)
-    return max(g[2] for g in group), replace(source, chunk=tight)
+    score = max(g[1] for g in group)
+    return score, replace(source, chunk=replace(chunk, text=text, start=start, end=end), score=score)
 
 
 def merge_answers(question: str, parts: Sequence[Answer]) -> Answer:
@@ -469,10 +602,8 @@ def merge_answers(question: str, parts: Sequence[Answer]) -> Answer:
     citations: list[Citation] = []
     for part in parts:
         shift = len(citations)
-        texts.append(re.sub(r"\[(\d+)\]", lambda m: f"[{int(m.group(1)) + shift}]", part.text))
-        citations.extend(
-            Citation(**{**c.__dict__, "n": c.n + shift}) for c in part.citations
-        )
+        texts.append(re.sub(r"\[(\d+)\]", lambda m, shift=shift: f"[{int(m.group(1)) + shift}]", part.text))
+        citations.extend(Citation(**{**c.__dict__, "n": c.n + shift}) for c in part.citations)
     answered = [p for p in parts if not p.refused]
     return Answer(
         question=question,

@@ -21,6 +21,8 @@ ANSWER_SYSTEM = (
 
 ANSWER_USER = "<passages>\n{passages}\n</passages>\n\nQuestion: {question}"
 
+YES_NO_HINT = " (Start with Yes or No, then the fact from the passages that decides it.)"
+
 PASSAGE = "[{n}] ({title}) {text}"
 
 REFUSAL_TEXT = "The documents don't say."
@@ -75,7 +77,11 @@ def _short(title: str, limit: int = 8) -> str:
     return " ".join(parts[:limit]) + (" …" if len(parts) > limit else "")
 
 
-def answer_messages(question: str, passages: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+def answer_messages(
+    question: str, passages: Sequence[tuple[str, str]], *, yes_no: bool = False
+) -> list[dict[str, str]]:
+    if yes_no:
+        question += YES_NO_HINT
     return [
         {"role": "system", "content": ANSWER_SYSTEM},
         {"role": "user", "content": ANSWER_USER.format(passages=format_passages(passages), question=question)},

@@ -57,9 +57,9 @@ class HybridRetriever:
         dense_rank = {i: r for r, i in enumerate(dense, start=1)}
         sparse_rank = {i: r for r, i in enumerate(sparse, start=1)}
         missing = len(dense) + len(sparse) + 1
-        best = sorted(
-            fused, key=lambda i: (-fused[i], dense_rank.get(i, missing), sparse_rank.get(i, missing), i)
-        )[:top_k]
+        best = sorted(fused, key=lambda i: (-fused[i], dense_rank.get(i, missing), sparse_rank.get(i, missing), i))[
+            :top_k
+        ]
         if not best:
             return []
         cosines = snapshot.store.get(np.array(best, dtype=np.int64)) @ q

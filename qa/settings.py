@@ -24,9 +24,7 @@ class _Section(BaseModel):
 class PathSettings(_Section):
     seeds: Path = Path("seeds")
     index: Path = Path("index")
-    cache: Path = Field(
-        default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qa"
-    )
+    cache: Path = Field(default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qa")
 
 
 class ChunkSettings(_Section):
@@ -63,7 +61,9 @@ class GenerationSettings(_Section):
 
 class CitationSettings(_Section):
     min_support: float = Field(0.5, ge=0.0, le=1.0, description="Content-word support a sentence needs.")
-    min_answer_support: float = Field(0.5, ge=0.0, le=1.0)
+    min_relevance: float = Field(
+        0.2, ge=-1.0, le=2.0, description="Question-relevance score a cited sentence needs (cosine + overlap)."
+    )
 
 
 class UISettings(_Section):
@@ -75,13 +75,13 @@ class UISettings(_Section):
 
 class Settings(_Section):
     preset: str = "accurate"
-    paths: PathSettings = Field(default_factory=PathSettings)
-    chunking: ChunkSettings = Field(default_factory=ChunkSettings)
-    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
-    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
-    generation: GenerationSettings = Field(default_factory=GenerationSettings)
-    citations: CitationSettings = Field(default_factory=CitationSettings)
-    ui: UISettings = Field(default_factory=UISettings)
+    paths: PathSettings = PathSettings()
+    chunking: ChunkSettings = ChunkSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    generation: GenerationSettings = GenerationSettings()
+    citations: CitationSettings = CitationSettings()
+    ui: UISettings = UISettings()
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -104,10 +104,13 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_NOT_SETTINGS = frozenset({"QA_CONFIG", "QA_BLOCK_NETWORK"})
+
+
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in environ.items():
-        if not name.startswith("QA_") or name in ("QA_CONFIG",):
+        if not name.startswith("QA_") or name in _NOT_SETTINGS:
             continue
         parts = name[3:].lower().split("__")
         if not all(parts):

@@ -112,10 +112,11 @@ def _confidence_html(confidence: float) -> str:
     return f'<span class="qa-confidence qa-conf-{level}">Confidence: {pct}% ({level})</span>'
 
 
-def render_streaming_html(partial_text: str) -> str:
+def render_streaming_html(partial_text: str, *, status: str = "Searching the documents…") -> str:
     """The answer while it streams in (markers not yet verified, so not linked)."""
+    status = "" if partial_text.strip() else f'<div class="qa-status">{esc(status)}</div>'
     return (
-        f'<div class="qa-answer qa-streaming"><div class="qa-text">{_text_html(partial_text)}'
+        f'<div class="qa-answer qa-streaming">{status}<div class="qa-text">{_text_html(partial_text)}'
         '<span class="qa-cursor">▍</span></div></div>'
     )
 
@@ -388,6 +389,7 @@ APP_CSS = """
 .qa-refusal-head { font-weight: 700; color: #92400e; }
 .qa-reason { font-style: italic; color: #78350f; margin-top: 4px; }
 .qa-error { border-left: 4px solid #dc2626; background: #fef2f2; padding: 6px 10px; border-radius: 4px; }
+.qa-status { color: #6b7280; font-style: italic; font-size: 0.9em; }
 .qa-cursor { animation: qa-blink 1s steps(2) infinite; color: #6b7280; }
 @keyframes qa-blink { 50% { opacity: 0; } }
 .qa-source, .qa-passage { border: 1px solid #e5e7eb; border-radius: 6px; padding: 8px 10px;
@@ -510,19 +512,20 @@ def build_app(
                 kwargs["top_k"] = int(top_k)
             for item in current.ask_stream(question, **kwargs):
                 if isinstance(item, Answer):
-                    answer = item
-                    break
+                    answer = item  # the last item
+                    continue
                 streamed += str(item)
                 pending["html"] = render_streaming_html(streamed)
                 yield gr.skip(), chat_messages([*turns, pending]), gr.skip(), gr.skip(), gr.skip()
         except Exception as exc:
             log.exception("answering %r failed", question)
+            answer = None
             pending["html"] = render_error_html(f"Could not answer: {exc}")
-            yield gr.skip(), chat_messages([*turns, pending]), turns, gr.skip(), gr.skip()
-            return
         if answer is None:
-            pending["html"] = render_error_html("The assistant finished without an answer.")
-            yield gr.skip(), chat_messages([*turns, pending]), turns, gr.skip(), gr.skip()
+            if "qa-error" not in pending["html"]:
+                pending["html"] = render_error_html("The assistant finished without an answer.")
+            turns.append(pending)  # shown, but not passed on as history (no answer text)
+            yield gr.skip(), chat_messages(turns), turns, gr.skip(), gr.skip()
             return
         seconds = time.perf_counter() - started
         done = {
@@ -538,6 +541,13 @@ def build_app(
             render_sources_html(answer, holder.document_text),
             render_passages_html(answer.passages),
         )
+
+    def show_pending(question: str, turns: list[dict[str, Any]] | None) -> Any:
+        question = (question or "").strip()
+        if not question:
+            return gr.skip()
+        waiting = render_streaming_html("", status="Waiting for the assistant…")
+        return chat_messages([*(turns or []), {"question": question, "answer_text": "", "html": waiting}])
 
     def clear_chat() -> tuple[Any, ...]:
         return [], [], render_sources_html(None), render_passages_html([]), ""
@@ -623,6 +633,7 @@ def build_app(
                         feedback_options=None,
                         placeholder="Ask a question about the indexed documents.",
                         group_consecutive_messages=False,
+                        buttons=["copy", "copy_all"],
                     )
                     with gr.Row():
                         question_box = gr.Textbox(
@@ -693,14 +704,29 @@ def build_app(
         # ---- events -----------------------------------------------------------------------
         chat_inputs = [question_box, turns_state, top_k_slider, preset_choice]
         chat_outputs = [question_box, chatbot, turns_state, sources_html, passages_html]
-        ask_kw: dict[str, Any] = {"concurrency_id": "assistant"}
-        ask_button.click(respond, chat_inputs, chat_outputs, api_name="ask", **ask_kw)
-        question_box.submit(respond, chat_inputs, chat_outputs, api_visibility="private", **ask_kw)
+        # Everything that uses the assistant shares one queue: one generation or index update at a time.
+        queue_kw: dict[str, Any] = {"concurrency_id": "assistant"}
+        ask_kw: dict[str, Any] = {**queue_kw, "show_progress_on": chatbot}
+        # Show the question at once (no queue), then answer it in the queue (one generation at a time).
+        pending_kw: dict[str, Any] = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+        ask_button.click(show_pending, [question_box, turns_state], chatbot, **pending_kw).then(
+            respond, chat_inputs, chat_outputs, api_name="ask", **ask_kw
+        )
+        question_box.submit(show_pending, [question_box, turns_state], chatbot, **pending_kw).then(
+            respond, chat_inputs, chat_outputs, api_visibility="private", **ask_kw
+        )
         for button, text in zip(example_buttons, EXAMPLE_QUESTIONS, strict=True):
-            button.click(lambda t=text: t, None, question_box, queue=False, api_visibility="private").then(
-                respond, chat_inputs, chat_outputs, api_visibility="private", **ask_kw
-            )
+            button.click(lambda t=text: t, None, question_box, **pending_kw).then(
+                show_pending, [question_box, turns_state], chatbot, **pending_kw
+            ).then(respond, chat_inputs, chat_outputs, api_visibility="private", **ask_kw)
         clear_button.click(
+            clear_chat,
+            None,
+            [chatbot, turns_state, sources_html, passages_html, question_box],
+            queue=False,
+            api_visibility="private",
+        )
+        chatbot.clear(
             clear_chat,
             None,
             [chatbot, turns_state, sources_html, passages_html, question_box],
@@ -715,14 +741,14 @@ def build_app(
             upload_box,
             [upload_status, docs_table, remove_choice, upload_box],
             api_visibility="private",
-            **ask_kw,
+            **queue_kw,
         )
         remove_button.click(
             remove,
             remove_choice,
             [upload_status, docs_table, remove_choice],
             api_visibility="private",
-            **ask_kw,
+            **queue_kw,
         )
         demo.load(
             list_documents,

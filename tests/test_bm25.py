@@ -48,9 +48,7 @@ def _reference_scores(query: str, texts: list[str], k1: float = 1.5, b: float = 
     return out
 
 
-@pytest.mark.parametrize(
-    "query", ["BTK inhibitors for leukemia", "breakthrough designation", "apoptosis apoptosis"]
-)
+@pytest.mark.parametrize("query", ["BTK inhibitors for leukemia", "breakthrough designation", "apoptosis apoptosis"])
 def test_scores_match_okapi_reference(query: str) -> None:
     index = BM25Index().build(IDS, CORPUS)
     np.testing.assert_allclose(index.scores(query), _reference_scores(query, CORPUS), rtol=1e-5)
@@ -95,3 +93,16 @@ def test_empty_index_and_damaged_file(tmp_path: Path) -> None:
         BM25Index.load(tmp_path / "bad.npz")
     with pytest.raises(ValueError):
         BM25Index().build([1], ["a", "b"])
+
+
+def test_incremental_update_equals_a_fresh_build() -> None:
+    index = BM25Index().build(IDS[:4], CORPUS[:4])
+    updated = index.updated(remove=[11, 12, 99], ids=[14, 20], texts=[CORPUS[4], "Venetoclax and apoptosis again."])
+    fresh = BM25Index().build([10, 13, 14, 20], [CORPUS[0], CORPUS[3], CORPUS[4], "Venetoclax and apoptosis again."])
+    assert sorted(updated.ids.tolist()) == [10, 13, 14, 20]
+    assert "breakthrough" not in updated.vocab  # terms of removed texts only are dropped
+    for query in ("BTK inhibitor leukemia", "venetoclax apoptosis", "mantle lymphoma", "breakthrough"):
+        got, want = updated.search(query, 5), fresh.search(query, 5)
+        assert [i for i, _ in got] == [i for i, _ in want]
+        np.testing.assert_allclose([s for _, s in got], [s for _, s in want], rtol=1e-5)
+    assert len(index) == 4  # the original is unchanged

@@ -20,7 +20,9 @@ def sentences(text: str) -> list[str]:
 
 
 def make_doc(text: str, sections: tuple[Section, ...] = (), pages: tuple[Page, ...] = ()) -> Document:
-    return Document(id="d.txt", title="D", text=text, source="d.txt", content_hash="0", pages=pages, sections=sections)
+    return Document(
+        id="d.txt", title="D", text=text, source="d.txt", content_hash="0", pages=pages, sections=sections
+    )
 
 
 def check_chunks(doc: Document, chunks: list[Chunk]) -> None:
@@ -47,13 +49,19 @@ def seed_doc() -> Document:
     ("text", "expected"),
     [
         ("Dr. Smith met Mr. Jones. They talked.", ["Dr. Smith met Mr. Jones.", "They talked."]),
-        ("Agents (e.g. ibrutinib) work, i.e. They help. Next.", ["Agents (e.g. ibrutinib) work, i.e. They help.", "Next."]),
+        (
+            "Agents (e.g. ibrutinib) work, i.e. They help. Next.",
+            ["Agents (e.g. ibrutinib) work, i.e. They help.", "Next."],
+        ),
         ("The U.S. FDA approved it. vs. Inc. Ltd. stay.", ["The U.S. FDA approved it. vs. Inc. Ltd. stay."]),
         ("A dose of 3.5 mg. Then 2.5 mg.", ["A dose of 3.5 mg.", "Then 2.5 mg."]),
         ("Really? Yes! Fine...  Done", ["Really?", "Yes!", "Fine...", "Done"]),
         ("He said “stop.” Then he left.", ["He said “stop.”", "Then he left."]),
         ("Of cells.[6,7] As assays improved.", ["Of cells.[6,7]", "As assays improved."]),
-        ("Heading\nBody text here. More\n\n  - item one\n- item two  ", ["Heading", "Body text here.", "More", "- item one", "- item two"]),
+        (
+            "Heading\nBody text here. More\n\n  - item one\n- item two  ",
+            ["Heading", "Body text here.", "More", "- item one", "- item two"],
+        ),
         ("   \n\n ", []),
     ],
 )
@@ -62,7 +70,9 @@ def test_split_sentences(text: str, expected: list[str]) -> None:
 
 
 def test_seed_chunks(seed_doc: Document) -> None:
-    chunks = chunk_document(seed_doc, target_words=DEFAULTS.target_words, overlap_words=DEFAULTS.overlap_words)
+    chunks = chunk_document(
+        seed_doc, target_words=DEFAULTS.target_words, overlap_words=DEFAULTS.overlap_words
+    )
     check_chunks(seed_doc, chunks)
     assert 10 <= len(chunks) <= 30
     for chunk in chunks:

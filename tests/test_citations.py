@@ -53,7 +53,9 @@ def test_support_fails_on_an_invented_number() -> None:
 
 def test_marker_outside_given_passages_is_dropped_and_reattributed() -> None:
     passages = _doc_passages()
-    verified = verify_answer("AbbVie and Roche market venetoclax [7].", passages, "Who markets venetoclax?", min_support=0.5)
+    verified = verify_answer(
+        "AbbVie and Roche market venetoclax [7].", passages, "Who markets venetoclax?", min_support=0.5
+    )
     assert [c.n for c in verified.citations] == [1]
     assert verified.citations[0].chunk_id == "doc.txt#1"
     assert verified.reattributed == 1
@@ -80,7 +82,9 @@ def test_unsupported_sentence_is_removed() -> None:
 
 def test_citation_offsets_point_at_the_supporting_sentence() -> None:
     passages = _doc_passages()
-    verified = verify_answer("It covers relapsed mantle cell lymphoma [1].", passages, "What does it cover?", min_support=0.5)
+    verified = verify_answer(
+        "It covers relapsed mantle cell lymphoma [1].", passages, "What does it cover?", min_support=0.5
+    )
     c = verified.citations[0]
     assert DOC[c.start : c.end] == c.quote == "The designation covers relapsed mantle cell lymphoma."
 

@@ -184,3 +184,60 @@ def test_external_items_never_carry_the_long_answer(tmp_path: Path) -> None:
     assert result.report["external"]["pubmedqa"]["accuracy"] == 1.0
     assert any(r["system"] == "BioBERT" for r in result.report["references"])
     assert "BioBERT" in (result.report_dir / "report.md").read_text(encoding="utf-8")
+
+
+class _FakeFactory:
+    """Stands in for the real factories the CLI builds; records how it was configured."""
+
+    made: list[dict[str, Any]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.settings = argparse.Namespace(preset=kwargs.get("preset") or "accurate")
+        self.build_summary = "fake index"
+        self.fake = FakeAssistant(answers={**CANNED, "Does it work?": Answer(question="", text="Yes.")})
+        _FakeFactory.made.append({"args": args, **kwargs})
+
+    def prepare(self) -> None:
+        return None
+
+    def __call__(self, item: EvalItem) -> FakeAssistant:
+        return self.fake
+
+
+def test_cli_run_end_to_end_with_fake_factories(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import qa.evaluation.runner as runner
+
+    monkeypatch.setattr(runner, "git_commit", lambda: "cafe")
+    monkeypatch.setattr(cli, "CorpusAssistantFactory", _FakeFactory)
+    monkeypatch.setattr(cli, "ItemAssistantFactory", _FakeFactory)
+    _FakeFactory.made.clear()
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    out = tmp_path / "reports"
+
+    code = cli.run(parser.parse_args(["--dataset", str(dataset), "--out", str(out), "--no-progress",
+                                      "--limit", "2", "--preset", "fast"]))
+    assert code == 0
+    made = _FakeFactory.made[-1]
+    assert made["args"] == ([Path("seeds")],) and made["preset"] == "fast"
+    assert made["index_dir"] == Path("index/eval-seeds")
+    text = capsys.readouterr().out
+    assert "accuracy" in text and "Report: " in text
+    (report_dir,) = out.iterdir()
+    report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+    assert report["git_commit"] == "cafe" and report["scope"] == "corpus" and report["preset"] == "fast"
+    assert len(_predictions(report_dir)) == 2
+
+    topic = tmp_path / "topic_qa.jsonl"
+    topic.write_text(dataset.read_text(encoding="utf-8"), encoding="utf-8")
+    assert cli.run(parser.parse_args(["--dataset", str(topic), "--out", str(out), "--no-progress"])) == 0
+    assert _FakeFactory.made[-1]["args"] == ([Path("eval/corpora/topic")],)
+
+    ext = tmp_path / "ext.jsonl"
+    ext.write_text(json.dumps({"id": "e1", "source": "PubMedQA", "context": "c", "question": "Does it work?",
+                               "answers": ["yes"], "answerable": True, "answer_type": "yes/no/maybe"}) + "\n",
+                   encoding="utf-8")
+    assert cli.run(parser.parse_args(["--dataset", str(ext), "--out", str(out), "--no-progress"])) == 0
+    assert "index_dir" not in _FakeFactory.made[-1]  # item scope by default

@@ -9,7 +9,7 @@ from qa.chunking import chunk_document, split_sentences
 from qa.cleaning import clean_text, normalize_for_match
 from qa.types import Document
 
-FUZZ = settings(max_examples=200, deadline=None)
+FUZZ = settings(max_examples=200, deadline=None, database=None)
 
 # Arbitrary unicode, plus text made of the pieces the rules look at (punctuation, breaks, abbreviations).
 PIECES = st.sampled_from(
@@ -54,7 +54,12 @@ def test_chunks_match_their_offsets(raw: str, target: int, overlap: int, cleaned
     result = clean_text(raw) if cleaned else None
     text = result.text if result else raw
     doc = Document(
-        id="f.txt", title="F", text=text, source="f.txt", content_hash="0", sections=result.sections if result else ()
+        id="f.txt",
+        title="F",
+        text=text,
+        source="f.txt",
+        content_hash="0",
+        sections=result.sections if result else (),
     )
     chunks = chunk_document(doc, target_words=target, overlap_words=overlap)
     for ordinal, chunk in enumerate(chunks):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import qa.ingest
 from qa.embedding import HashingEmbedder
 from qa.index import (
     BuildReport,
@@ -97,9 +98,7 @@ def test_build_then_open(docs: Path, settings: Settings) -> None:
     assert report.added == ["alpha.txt", "beta.txt", "gamma.md"]
     assert report.full_rebuild_reason == "no index yet"
     assert report.chunks_total == report.chunks_embedded == len(embedder.texts) > 3
-    assert report.summary().startswith(
-        f"3 added, 0 changed, 0 removed, 0 unchanged; {report.chunks_total} chunks"
-    )
+    assert report.summary().startswith(f"3 added, 0 changed, 0 removed, 0 unchanged; {report.chunks_total} chunks")
     assert (index_dir / ".gitkeep").exists() and (index_dir / "uploads" / "keep.txt").exists()
     assert {p.name for p in live(settings).iterdir()} == {
         "manifest.json", "meta.sqlite", "faiss.index", "vectors.npy", "ids.npy", "bm25.npz",
@@ -132,11 +131,15 @@ def test_open_without_index_says_how_to_build(tmp_path: Path, settings: Settings
         Index.open(tmp_path / "index", settings, HashingEmbedder(32))
 
 
-def test_no_change_rebuild_writes_nothing(docs: Path, settings: Settings) -> None:
+def test_no_change_rebuild_writes_nothing(docs: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     build_index([docs], settings, CountingEmbedder(), progress=False)
     before = live(settings)
     embedder = CountingEmbedder()
+    parsed: list[Path] = []
+    real_load = qa.ingest.load_document
+    monkeypatch.setattr(qa.ingest, "load_document", lambda path, root: parsed.append(path) or real_load(path, root))
     report = build_index([docs], settings, embedder, progress=False)
+    assert parsed == []  # unchanged files are recognised by their hash, not re-parsed
     assert embedder.texts == [] and report.chunks_embedded == 0
     assert report.unchanged == ["alpha.txt", "beta.txt", "gamma.md"] and report.full_rebuild_reason is None
     assert live(settings) == before
@@ -177,13 +180,9 @@ def test_incremental_add_change_delete(tmp_path: Path, docs: Path, settings: Set
     assert len(list(Path(settings.paths.index).glob("gen-*"))) == 1  # the old generation is gone
 
 
-def test_documents_from_other_roots_are_kept_until_rebuild(
-    tmp_path: Path, docs: Path, settings: Settings
-) -> None:
+def test_documents_from_other_roots_are_kept_until_rebuild(tmp_path: Path, docs: Path, settings: Settings) -> None:
     build_index([docs], settings, CountingEmbedder(), progress=False)
-    uploads = write_docs(
-        Path(settings.paths.index) / "uploads", {"upload.txt": "Uploaded Memo\n\nKiwi fruit."}
-    )
+    uploads = write_docs(Path(settings.paths.index) / "uploads", {"upload.txt": "Uploaded Memo\n\nKiwi fruit."})
     index = Index.open(settings.paths.index, settings, HashingEmbedder(32))
     report = index.add_paths([uploads / "upload.txt"])
     assert report.added == ["upload.txt"] and report.removed == []
@@ -193,7 +192,14 @@ def test_documents_from_other_roots_are_kept_until_rebuild(
     report = build_index([docs], settings, CountingEmbedder(), progress=False)
     assert report.removed == ["gamma.md"] and "upload.txt" in report.unchanged
 
-    report = build_index([docs], settings, CountingEmbedder(), rebuild=True, progress=False)
+    # A settings change rebuilds everything and re-chunks the upload from its stored text.
+    wider = make_settings(settings.paths.index, chunking={"target_words": 40, "overlap_words": 0})
+    report = build_index([docs], wider, CountingEmbedder(), progress=False)
+    assert report.full_rebuild_reason and "chunk settings" in report.full_rebuild_reason
+    assert "upload.txt" in report.unchanged and report.removed == []
+    assert "Kiwi" in Index.open(wider.paths.index, wider, HashingEmbedder(32)).chunks(["upload.txt#0"])[0].text
+
+    report = build_index([docs], wider, CountingEmbedder(), rebuild=True, progress=False)
     assert report.full_rebuild_reason == "rebuild requested" and report.removed == ["upload.txt"]
 
 
@@ -217,9 +223,7 @@ def test_settings_change_forces_full_rebuild(
     tmp_path: Path, docs: Path, settings: Settings, target_words: int, model_id: str | None, reason: str
 ) -> None:
     build_index([docs], settings, CountingEmbedder(), progress=False)
-    new_settings = make_settings(
-        tmp_path / "index", chunking={"target_words": target_words, "overlap_words": 0}
-    )
+    new_settings = make_settings(tmp_path / "index", chunking={"target_words": target_words, "overlap_words": 0})
     embedder = CountingEmbedder(model_id=model_id)
 
     with pytest.raises(IndexMismatch, match="qa index --rebuild"):
@@ -370,10 +374,7 @@ def test_sigkill_mid_build_leaves_previous_index_and_frees_the_lock(docs: Path, 
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert live(settings) == before
-    assert (
-        "fusion"
-        in Index.open(settings.paths.index, settings, HashingEmbedder(32)).get_document("alpha.txt").text
-    )
+    assert "fusion" in Index.open(settings.paths.index, settings, HashingEmbedder(32)).get_document("alpha.txt").text
     report = build_index([docs], settings, CountingEmbedder(), progress=False)
     assert report.changed == ["alpha.txt"]
 
@@ -413,3 +414,22 @@ def test_report_summary() -> None:
     assert report.summary() == "3 added, 0 changed, 1 removed, 5 unchanged; 120 chunks (40 embedded) in 4.2 s"
     report.full_rebuild_reason = "rebuild requested"
     assert report.summary().endswith("; full rebuild: rebuild requested")
+
+
+def test_duplicate_document_ids_are_skipped(tmp_path: Path, settings: Settings) -> None:
+    first = write_docs(tmp_path / "one", {"same.txt": "First Copy\n\nApples are red."})
+    second = write_docs(tmp_path / "two", {"same.txt": "Second Copy\n\nBananas are yellow."})
+    report = build_index([first, second], settings, CountingEmbedder(), progress=False)
+    assert report.added == ["same.txt"]
+    assert len(report.skipped) == 1 and "same document id" in report.skipped[0][1]
+
+
+def test_open_readers_keep_their_snapshot_until_reload(docs: Path, settings: Settings) -> None:
+    build_index([docs], settings, CountingEmbedder(), progress=False)
+    reader = Index.open(settings.paths.index, settings, HashingEmbedder(32))
+    (docs / "beta.txt").unlink()
+    build_index([docs], settings, CountingEmbedder(), progress=False)  # deletes the old generation
+    assert "beta.txt" in [d.doc_id for d in reader.documents()]  # still served from the open files
+    assert reader.chunks(["beta.txt#0"])[0].doc_id == "beta.txt"
+    reader.reload()
+    assert "beta.txt" not in [d.doc_id for d in reader.documents()]

@@ -28,14 +28,17 @@ def minimal_pdf(pages: list[list[str]], title: str = "") -> bytes:
     """A valid PDF (Helvetica text, one line per string) built by hand with exact xref offsets."""
     font = 3 + 2 * len(pages)
     kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(len(pages)))
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode()]
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode(),
+    ]
     for i, lines in enumerate(pages):
         shown = [f"({line}) Tj" if j == 0 else f"0 -18 Td ({line}) Tj" for j, line in enumerate(lines)]
         stream = "\n".join(["BT /F1 12 Tf 72 720 Td", *shown, "ET"]).encode("latin-1")
-        objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 {font} 0 R >> >>"
-            f" /Contents {4 + 2 * i} 0 R >>".encode()
+        page = (
+            f"/Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 {font} 0 R >> >>"
         )
+        objects.append(f"<< {page} /Contents {4 + 2 * i} 0 R >>".encode())
         objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     objects.append(f"<< /Title ({title}) >>".encode("latin-1"))
@@ -150,8 +153,14 @@ def test_pdf_pages_and_sections(tmp_path: Path) -> None:
     assert doc.title == "Fruit Report"
     assert [p.number for p in doc.pages] == [1, 2]
     first, second = doc.pages
-    assert doc.text[first.start : first.end] == "Introduction\n\nThe first page talks about apples. Apples are red."
-    assert doc.text[second.start : second.end] == "Methods\n\nThe second page talks about pears. Pears are green."
+    assert (
+        doc.text[first.start : first.end]
+        == "Introduction\n\nThe first page talks about apples. Apples are red."
+    )
+    assert (
+        doc.text[second.start : second.end]
+        == "Methods\n\nThe second page talks about pears. Pears are green."
+    )
     assert doc.text[first.end : second.start] == "\n\n"
     assert doc.page_at(doc.text.index("pears")) == 2
     assert [s.heading for s in doc.sections] == ["Introduction", "Methods"]
@@ -196,9 +205,14 @@ def test_bom_files_are_decoded(tmp_path: Path, encoding: str) -> None:
         ("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "looks binary"),
         ("controls.txt", bytes(range(1, 32)) * 20, "looks binary"),
         ("empty.txt", b"", "is empty"),
+        ("empty.pdf", b"", "is empty"),
         ("blank.md", b"  \n\t\r\n  ", "is empty"),
         ("only-script.html", b"<html><script>x = 1</script></html>", "no text left"),
-        ("table.xlsx", b"PK\x03\x04", "unsupported file type '.xlsx'; supported: .htm, .html, .md, .pdf, .txt"),
+        (
+            "table.xlsx",
+            b"PK\x03\x04",
+            "unsupported file type '.xlsx'; supported: .htm, .html, .md, .pdf, .txt",
+        ),
         ("broken.pdf", b"%PDF-1.4\nthis is not really a pdf", "cannot parse PDF"),
     ],
 )

@@ -50,9 +50,7 @@ def test_rrf_sums_reciprocal_ranks() -> None:
 
 def test_keyword_query_finds_the_passage(toy_index: tuple[Index, HashingEmbedder, Settings]) -> None:
     index, embedder, settings = toy_index
-    passages = HybridRetriever(index, embedder, settings.retrieval).run(
-        query="Shinkansen opening year", top_k=3
-    )
+    passages = HybridRetriever(index, embedder, settings.retrieval).run(query="Shinkansen opening year", top_k=3)
     assert passages[0].chunk.doc_id == "trains.txt" and "Shinkansen" in passages[0].text
     assert passages[0].sparse_rank == 1
 
@@ -77,9 +75,7 @@ def test_fused_scores_and_ranks_are_consistent(toy_index: tuple[Index, HashingEm
     assert len(passages) == 8
     assert [p.score for p in passages] == sorted((p.score for p in passages), reverse=True)
     for p in passages:
-        expected = sum(
-            1 / (settings.retrieval.rrf_k + r) for r in (p.dense_rank, p.sparse_rank) if r is not None
-        )
+        expected = sum(1 / (settings.retrieval.rrf_k + r) for r in (p.dense_rank, p.sparse_rank) if r is not None)
         assert p.score == pytest.approx(expected)
         assert p.dense_rank is not None or p.sparse_rank is not None
         int_id = index.snapshot()._query("SELECT id FROM chunks WHERE chunk_id = ?", (p.chunk.id,))[0][0]
@@ -114,9 +110,7 @@ def test_real_embedder_finds_the_agency_passage(tmp_path: Path) -> None:
     embedder = create_embedder("all-MiniLM-L6-v2")
     report = build_index([seeds], settings, embedder, progress=False)
     assert report.chunks_total > 0
-    retriever = HybridRetriever(
-        Index.open(tmp_path / "index", settings, embedder), embedder, settings.retrieval
-    )
+    retriever = HybridRetriever(Index.open(tmp_path / "index", settings, embedder), embedder, settings.retrieval)
     passages = retriever.run(query="Which agency granted the Breakthrough Therapy Designation?", top_k=3)
     assert any("Center for Drug Evaluation" in p.text for p in passages)
     assert all(p.dense_score is not None and 0 < p.dense_score <= 1.0 for p in passages)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.store import FaissStore, StoreError, choose_kind, create_store, load_store
+from qa.store import FaissStore, StoreError, VectorStore, choose_kind, convert_store, create_store, load_store
 
 
 def _unit(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -65,14 +65,15 @@ def test_save_load_round_trip(tmp_path: Path, kind: str) -> None:
     assert len(loaded) == 119
 
 
-def test_with_kind_switches_without_reembedding() -> None:
+def test_convert_switches_kind_without_reembedding() -> None:
     vectors = _unit(50, 8, seed=4)
-    flat = FaissStore(8, "flat")
+    flat: VectorStore = FaissStore(8, "flat")
     flat.add(np.arange(50), vectors)
-    hnsw = flat.with_kind("hnsw")
+    assert convert_store(flat, "flat") is flat
+    hnsw = convert_store(flat, "hnsw")
     assert hnsw.kind == "hnsw" and len(hnsw) == 50
     assert hnsw.search(vectors[[10]], 1)[1][0, 0] == 10
-    assert hnsw.with_kind("flat").search(vectors[[20]], 1)[1][0, 0] == 20
+    assert convert_store(hnsw, "flat").search(vectors[[20]], 1)[1][0, 0] == 20
 
 
 def test_small_and_empty_stores_pad_with_minus_one(kind: str) -> None:
@@ -117,3 +118,17 @@ def test_load_detects_damage(tmp_path: Path) -> None:
 def test_choose_kind() -> None:
     assert choose_kind(100, 100) == "flat"
     assert choose_kind(101, 100) == "hnsw"
+
+
+def test_hnsw_recall_against_exact_search() -> None:
+    rng = np.random.default_rng(5)
+    centers = rng.normal(size=(40, 32))
+    x = centers[rng.integers(0, 40, 3000)] + 0.5 * rng.normal(size=(3000, 32))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    queries = x[:50] + 0.1 * rng.normal(size=(50, 32)).astype(np.float32)
+    flat, hnsw = create_store("flat", 32), create_store("hnsw", 32)
+    flat.add(np.arange(3000), x)
+    hnsw.add(np.arange(3000), x)
+    exact, approx = flat.search(queries, 10)[1], hnsw.search(queries, 10)[1]
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, approx, strict=True)])
+    assert recall >= 0.95

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,18 @@ START = DOC.index(QUOTE)
 END = START + len(QUOTE)
 
 
-def citation(n: int = 1, *, start: int = START, end: int = END, quote: str = QUOTE, title: str = "Seed") -> Citation:
+def citation(
+    n: int = 1, *, start: int = START, end: int = END, quote: str = QUOTE, title: str = "Seed"
+) -> Citation:
     return Citation(
-        n=n, doc_id="seed.txt", title=title, chunk_id="seed.txt#0", start=start, end=end, quote=quote, support=0.9
+        n=n,
+        doc_id="seed.txt",
+        title=title,
+        chunk_id="seed.txt#0",
+        start=start,
+        end=end,
+        quote=quote,
+        support=0.9,
     )
 
 
@@ -134,6 +144,8 @@ def test_streaming_html_escapes_partial_text() -> None:
     assert "<img" not in out and "&lt;img" in out
     assert "qa-streaming" in out
     assert "href" not in out  # markers are linked only once verified
+    assert "qa-status" not in out
+    assert "Searching the documents" in render_streaming_html("")
 
 
 # --------------------------------------------------------------------------- sources
@@ -296,7 +308,9 @@ def test_document_rows_accepts_docinfo_tuples_and_dicts() -> None:
         n_chunks: int
         source: str
 
-    rows = document_rows([DocInfo("b.txt", "B", 3, "/x/b.txt"), {"id": "a.md", "title": "A", "chunk_count": 1}])
+    rows = document_rows(
+        [DocInfo("b.txt", "B", 3, "/x/b.txt"), {"id": "a.md", "title": "A", "chunk_count": 1}]
+    )
     assert [(r.doc_id, r.title, r.chunks) for r in rows] == [("a.md", "A", 1), ("b.txt", "B", 3)]
     assert rows[1].source == "/x/b.txt"
 
@@ -315,12 +329,60 @@ def test_history_pairs_and_chat_messages() -> None:
 
 def test_build_app_wires_a_queue_with_the_concurrency_limit(tmp_path: Path) -> None:
     pytest.importorskip("gradio")
+    from ui_fake_server import FakeAssistant
+
     from qa.settings import load_settings
     from qa.ui import build_app
-    from ui_fake_server import FakeAssistant
 
     settings = load_settings(environ={}, paths={"index": tmp_path}, ui={"concurrency": 1})
     demo = build_app(FakeAssistant(None), settings, assistant_factory=lambda preset: FakeAssistant(None))
     assert demo._queue.default_concurrency_limit == 1
     names = {fn.api_name for fn in demo.fns.values()}
     assert "ask" in names
+
+
+def test_preset_change_rebuilds_the_assistant_once() -> None:
+    from ui_fake_server import FakeAssistant
+
+    from qa.ui import _AssistantHolder
+
+    built: list[str] = []
+
+    def factory(preset: str) -> FakeAssistant:
+        built.append(preset)
+        return FakeAssistant(None)
+
+    first = FakeAssistant(None)
+    holder = _AssistantHolder(first, "accurate", factory)
+    assert holder.get("accurate") is first and holder.get(None) is first
+    fast = holder.get("fast")
+    assert fast is not first and holder.get("fast") is fast
+    assert built == ["fast"]
+
+
+def test_serve_binds_loopback_without_share_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gr = pytest.importorskip("gradio")
+    from ui_fake_server import FakeAssistant
+
+    from qa.settings import load_settings
+    from qa.ui import serve
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: seen.update(kw))
+    monkeypatch.delenv("GRADIO_ANALYTICS_ENABLED", raising=False)
+    serve(load_settings(environ={}, paths={"index": tmp_path}), assistant=FakeAssistant(None))
+    assert seen["server_name"] == "127.0.0.1" and seen["server_port"] == 7860
+    assert seen["share"] is False
+    assert seen["max_file_size"] == "20mb"
+    assert ".qa-refusal" in seen["css"]
+    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
+    serve(
+        load_settings(environ={}, paths={"index": tmp_path}),
+        host="0.0.0.0",
+        port=8000,
+        share=True,
+        assistant=FakeAssistant(None),
+    )
+    assert (seen["server_name"], seen["server_port"], seen["share"]) == ("0.0.0.0", 8000, True)

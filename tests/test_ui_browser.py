@@ -199,6 +199,14 @@ class Asked:
     saw_streaming: bool
 
 
+_POLL = """sel => {
+  const done = document.querySelectorAll(sel).length;
+  const live = document.querySelectorAll('#qa-chat .qa-streaming .qa-text');
+  const text = live.length ? live[live.length - 1].textContent.replace('\u258d', '').trim() : '';
+  return [done, text.length];
+}"""
+
+
 def ask(page: Any, question: str, *, timeout_s: float = 60) -> Asked:
     """Type ``question``, press Ask, and wait for the streamed then final answer."""
     before = page.locator(FINISHED).count()
@@ -206,22 +214,20 @@ def ask(page: Any, question: str, *, timeout_s: float = 60) -> Asked:
     started = time.perf_counter()
     page.click("#qa-ask")
     first: float | None = None
-    saw_streaming = False
     deadline = started + timeout_s
     while time.perf_counter() < deadline:
-        if page.locator(FINISHED).count() > before:
-            break
-        streaming = page.locator("#qa-chat .qa-streaming .qa-text")
-        if first is None and streaming.count() and streaming.last.inner_text().replace("▍", "").strip():
+        done, streamed = page.evaluate(_POLL, FINISHED)
+        if first is None and streamed:
             first = time.perf_counter() - started
-            saw_streaming = True
+        if done > before:
+            break
         time.sleep(0.02)
     else:
         shot(page, "ui-timeout.png")
         raise AssertionError(f"no answer to {question!r} within {timeout_s} s")
     total = time.perf_counter() - started
     final = page.locator(FINISHED).last
-    return Asked(final.inner_text(), final.inner_html(), first, total, saw_streaming)
+    return Asked(final.inner_text(), final.inner_html(), first, total, first is not None)
 
 
 def open_tab(page: Any, name: str) -> None:
@@ -279,9 +285,14 @@ def test_refusal_looks_different_and_follow_up_uses_history(fake_server: Server,
     assert page.locator("#qa-chat .qa-refusal a.qa-cite").count() == 0
     assert "No sources cited" in page.locator("#qa-sources").inner_text()
 
+    failed = ask(page, "Please explode now")
+    assert "Could not answer: the fake generator <exploded> as asked" in failed.text
+    assert page.locator("#qa-chat .qa-error").count() == 1
+
     ask(page, "What is mesutoclax?")
     follow = ask(page, "Who developed it?")
     assert "Understood as: What is mesutoclax? Who developed it?" in follow.text
+    assert page.locator("#qa-chat .qa-error").count() == 1  # the failed turn stays visible
     shot(page, "ui-fake-conversation.png")
 
     page.click("#qa-clear")
@@ -340,8 +351,8 @@ def test_upload_refuses_bad_type_and_oversized_files(fake_server: Server, page: 
     assert "Refused" in status and "unsupported file type (.exe)" in status, status
     big = tmp_path / "big.txt"
     big.write_text("word " * 300_000, encoding="utf-8")  # 1.5 MB > the 1 MB cap of the fake server
-    status = upload(page, big)
-    assert "Refused" in status or "too large" in status.lower() or "exceeds" in status.lower(), status
+    page.set_input_files("#qa-upload input[type=file]", str(big))  # Gradio refuses it before upload
+    page.get_by_text(re.compile(r'exceed the maximum allowed size of 1(\.0)? ?Mb: "big.txt"', re.I)).wait_for()
     assert not (fake_server.index_dir / "uploads" / "payload.exe").exists()
     assert not (fake_server.index_dir / "uploads" / "big.txt").exists()
 
@@ -350,8 +361,8 @@ def test_upload_refuses_bad_type_and_oversized_files(fake_server: Server, page: 
 def test_markup_in_documents_shows_as_text(fake_server: Server, page: Any, tmp_path: Path) -> None:
     doc = tmp_path / "markup.txt"
     doc.write_text(
-        "Quarkonium <b>notes</b>\n\nThe quarkonium flux capacitor <script>window.__pwned = 1</script> "
-        "uses <b>glorbium</b> crystals <img src=x onerror=\"window.__pwned = 2\">.\n",
+        "Quarkonium <b>notes</b>\n\nThe quarkonium flux capacitor <script>pwnedFlag = 1</script> "
+        "uses <b>glorbium</b> crystals <img src=x onerror=\"pwnedFlag = 2\">.\n",
         encoding="utf-8",
     )
     open_app(page, fake_server.url)
@@ -360,12 +371,12 @@ def test_markup_in_documents_shows_as_text(fake_server: Server, page: Any, tmp_p
     open_tab(page, "Ask")
     result = ask(page, "Which crystals does the quarkonium flux capacitor use?")
     assert "<b>glorbium</b>" in result.text
-    assert "<script>window.__pwned = 1</script>" in page.locator("#qa-sources").inner_text()
+    assert "<script>pwnedFlag = 1</script>" in page.locator("#qa-sources").inner_text()
     page.get_by_label("Show retrieved passages").check()
     page.wait_for_selector("#qa-passages .qa-passage")
     assert "<b>glorbium</b>" in page.locator("#qa-passages").inner_text()
     assert page.locator("#qa-chat b, #qa-sources b, #qa-passages b, #qa-sources img, #qa-chat img").count() == 0
-    assert page.evaluate("() => window.__pwned") is None
+    assert page.evaluate("() => window.pwnedFlag") is None
     shot(page, "ui-fake-escaping.png")
 
 

@@ -208,6 +208,8 @@ class FakeAssistant:
             raise RuntimeError("concurrent generation: the UI must queue requests")
         try:
             self.calls += 1
+            if "explode" in question.lower():
+                raise RuntimeError("the fake generator <exploded> as asked")
             yield from self._answer(question, history or [], top_k or 3)
         finally:
             self._busy.release()

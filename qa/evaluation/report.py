@@ -63,8 +63,8 @@ HEADLINE: tuple[tuple[str, str, str], ...] = (
     ("answer_accuracy", "answer accuracy (answerable)", "pct"),
     ("refusal_accuracy", "refusal accuracy (unanswerable, false premise)", "pct"),
     ("false_refusal_rate", "false refusal rate (answerable)", "pct"),
-    ("em", "EM", "pct"),
-    ("f1", "F1", "pct"),
+    ("em", "EM (SQuAD 2.0 rules)", "pct"),
+    ("f1", "F1 (SQuAD 2.0 rules)", "pct"),
     ("yes_no_maybe_accuracy", "yes/no/maybe accuracy", "pct"),
     ("recall@1", "retrieval recall@1", "pct"),
     ("recall@3", "retrieval recall@3", "pct"),
@@ -250,6 +250,15 @@ def _by_kind_table(report: dict[str, Any]) -> Block:
     return _table(["kind"] + [k for k, _ in cols], rows)
 
 
+def _family_n(metrics: dict[str, Any], name: str) -> Any:
+    """How many items a family metric is computed over (HasAns / NoAns subsets for SQuAD)."""
+    if name.startswith("has_ans") or (name == "answer_accuracy" and "n_has_ans" in metrics):
+        return metrics.get("n_has_ans", metrics.get("n"))
+    if name.startswith("no_ans"):
+        return metrics.get("n_no_ans", metrics.get("n"))
+    return metrics.get("n")
+
+
 def _external_blocks(report: dict[str, Any]) -> list[Block]:
     external = report.get("external") or {}
     if not external:
@@ -261,7 +270,7 @@ def _external_blocks(report: dict[str, Any]) -> list[Block]:
                 continue
             refs = [r for r in report.get("references", []) if r["set"] == family and r["metric"] == name]
             ref_text = "; ".join(f"{r['system']}: {r['value']:.1f}%" for r in refs) or "–"
-            rows.append([family, name, fmt(value, "pct"), ref_text, str(metrics.get("n", ""))])
+            rows.append([family, name, fmt(value, "pct"), ref_text, str(_family_n(metrics, name))])
     blocks: list[Block] = [
         ("h2", "External sets beside published references"),
         _table(["set", "metric", "ours", "published (full official set)", "our n"], rows),
@@ -570,14 +579,16 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any], *, names: tuple[str, s
             continue
         rows.append((label, fmt(va, kind), fmt(vb, kind), _delta(va, vb, kind)))
     pa, pb = a.get("peak_memory_mb"), b.get("peak_memory_mb")
-    rows.append(("peak memory (MB)", fmt(pa), fmt(pb), _delta(pa, pb, "num")))
+    rows.append(("peak memory", _mb(pa), _mb(pb), "–" if pa is None or pb is None else f"{pb - pa:+.0f} MB"))
     header = ("metric", names[0], names[1], "delta (B - A)")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     out = [
         f"A: {a.get('dataset')} ({a.get('started')}){' PARTIAL' if a.get('partial') else ''}",
         f"B: {b.get('dataset')} ({b.get('started')}){' PARTIAL' if b.get('partial') else ''}",
-        "",
     ]
+    if a.get("dataset_sha256") != b.get("dataset_sha256") or lookup(a, "n") != lookup(b, "n"):
+        out.append("note: A and B were not run on the same items; deltas compare different samples.")
+    out.append("")
     for row in [header, tuple("-" * w for w in widths), *rows]:
         out.append("  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i])
                              for i, cell in enumerate(row)))

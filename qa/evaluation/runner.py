@@ -222,7 +222,7 @@ def run_evaluation(
     out_root: Path = DEFAULT_REPORTS,
     run_info: dict[str, Any] | None = None,
     describe: Callable[[], dict[str, Any]] | None = None,
-    commit: Callable[[], str | None] = git_commit,
+    commit: Callable[[], str | None] | None = None,
     progress: bool = True,
 ) -> RunResult:
     """Answer every item, score it and write the report folder; never loses finished items."""
@@ -238,7 +238,7 @@ def run_evaluation(
     finished = datetime.now()
     info: dict[str, Any] = {
         "dataset_sha256": file_sha256(dataset),
-        "git_commit": commit(),
+        "git_commit": (commit or git_commit)(),
     }
     info.update(run_info or {})
     describer = describe or getattr(factory, "describe", None)

@@ -1,0 +1,111 @@
+"""Generators: the transformers backend on a tiny random model, the scripted fake, the factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.generation import (
+    LlamaCppGenerator,
+    ScriptedGenerator,
+    TransformersGenerator,
+    create_generator,
+    generate,
+)
+from qa.prompts import answer_messages
+from qa.settings import GenerationSettings, load_settings
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|> {% endif %}"
+)
+
+
+def _tiny_model(folder: Path) -> Path:
+    """A randomly initialised 2-layer Qwen2 model and a word-level tokenizer, built offline."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    words = ["<unk>", "<pad>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
+    words += [
+        "the",
+        "a",
+        "of",
+        "to",
+        "and",
+        "in",
+        "is",
+        "was",
+        "by",
+        "for",
+        "cde",
+        "drug",
+        "mesutoclax",
+        "question",
+        "passages",
+        "answer",
+    ]
+    words += [f"[{i}]" for i in range(1, 10)] + [str(i) for i in range(10)]
+    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="<unk>", pad_token="<pad>", eos_token="<|end|>"
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(folder)
+    config = Qwen2Config(
+        vocab_size=len(words),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+        eos_token_id=2,
+        pad_token_id=1,
+        tie_word_embeddings=True,
+    )
+    Qwen2ForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+def test_transformers_backend_streams_from_a_local_folder(tmp_path: Path) -> None:
+    folder = _tiny_model(tmp_path / "tiny")
+    settings = GenerationSettings(backend="transformers", model=str(folder), n_threads=1)
+    generator = create_generator(settings, tmp_path)
+    assert isinstance(generator, TransformersGenerator)
+    pieces = list(generator.stream(answer_messages("who granted it ?", [("", "the cde granted it")]), max_tokens=6))
+    assert all(isinstance(p, str) for p in pieces)
+    assert generator.last_stats.prompt_tokens > 5
+    assert generator.last_stats.completion_tokens <= 6
+
+
+def test_transformers_backend_missing_folder_is_clear(tmp_path: Path) -> None:
+    settings = GenerationSettings(backend="transformers", model=str(tmp_path / "nope"))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        create_generator(settings, tmp_path).warm_up()
+
+
+def test_factory_defaults_to_llama_cpp_without_loading(tmp_path: Path) -> None:
+    generator = create_generator(load_settings(environ={}).generation, tmp_path)
+    assert isinstance(generator, LlamaCppGenerator)
+    assert generator._llm is None  # nothing loaded until warm_up()
+
+
+def test_scripted_generator_honours_max_tokens() -> None:
+    generator = ScriptedGenerator(lambda m: "one two three four")
+    assert generate(generator, [], max_tokens=2) == "one two"
+
+
+@pytest.mark.integration
+def test_llama_cpp_answers_from_the_passage_and_reuses_the_prefix(tmp_path: Path) -> None:
+    settings = load_settings()
+    generator = create_generator(settings.generation, settings.paths.cache)
+    passages = [("", "Mesutoclax received Breakthrough Therapy Designation from the Center for Drug Evaluation.")]
+    first = generate(generator, answer_messages("Which agency granted the designation?", passages), max_tokens=24)
+    assert "Center for Drug Evaluation" in first or "CDE" in first
+    assert generator.model_sha256 == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+    cold = generator.last_stats.prompt_seconds
+    generate(generator, answer_messages("Who granted it?", passages), max_tokens=8)
+    assert generator.last_stats.prompt_seconds < cold  # the fixed system prefix came from the KV cache
