@@ -10,9 +10,9 @@ import pytest
 from qa.embedding import HashingEmbedder
 from qa.generation import Messages, ScriptedGenerator
 from qa.index import build_index
-from qa.pipeline import Assistant, QuestionError, expected_type, missing_premise_terms, split_question
+from qa.pipeline import Assistant, QuestionError
 from qa.settings import load_settings
-from qa.types import Answer, Chunk, Passage
+from qa.types import Answer
 
 DOCS = {
     "drug.txt": (
@@ -145,24 +145,5 @@ def test_empty_and_huge_questions(tmp_path: Path) -> None:
         assistant.ask("   \n\t ")
     answer = assistant.ask("venetoclax " * 5000)
     assert any("characters long" in note for note in answer.notes)
-    assert assistant.ask("\x00\x07 Which market? 市场 рынок").refused in (True, False)
-
-
-def test_split_question_and_expected_type() -> None:
-    assert split_question("Who markets venetoclax, and what did mesutoclax receive?") == [
-        "Who markets venetoclax?",
-        "What did mesutoclax receive?",
-    ]
-    assert split_question("What are chemotherapy and immunotherapy?") == ["What are chemotherapy and immunotherapy?"]
-    assert expected_type("How many patients were enrolled?") == "number"
-    assert expected_type("What year was it approved?") == "date"
-    assert expected_type("What is mesutoclax?") is None
-
-
-def test_premise_terms_accept_acronyms_and_their_expansions() -> None:
-    text = "Listed on the SSE, it got approval from the Center for Drug Evaluation (CDE) in China."
-    passages = [Passage(Chunk("c", "d", "t", text, 0, len(text), 0), 1.0)]
-    assert missing_premise_terms("What is its Shanghai Stock Exchange code?", passages) == []
-    assert missing_premise_terms("What did the CDE approve?", passages) == []
-    assert missing_premise_terms("Which Chinese agency approved it?", passages) == []
-    assert missing_premise_terms("Why did the US FDA approve it?", passages) == ["US", "FDA"]
+    odd = assistant.ask("\x00\x07 Which market? 市场 рынок")
+    assert odd.question == "Which market? 市场 рынок"  # control characters removed, scripts kept

@@ -1,0 +1,151 @@
+"""Choosing what the generator reads: the best sentences of the retrieved chunks, as tight passages.
+
+Each sentence is scored together with the sentence before it (so "It accounts for 6%" is found
+through the sentence naming "it"): embedding similarity to the question, plus the share of the
+question's content words present, plus the retrieval similarity of its chunk. The best are kept
+within a word budget, with their predecessor when they start by referring back; each contiguous
+run of kept sentences becomes one tight passage with exact document offsets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from qa.chunking import split_sentences
+from qa.embedding import Embedder
+from qa.text import QUESTION_WORDS, STOPWORDS, contains_stem, content_stems
+from qa.types import Chunk, Passage
+
+_REFERS_BACK = re.compile(r"(it|its|this|these|that|those|they|their|such|the (drug|company|designation))\b", re.I)
+
+
+class ContextSelector:
+    """Picks the question's best sentences from retrieved chunks; caches sentence embeddings."""
+
+    def __init__(self, embedder: Embedder, budget_words: int, cache_size: int = 20000) -> None:
+        self.embedder = embedder
+        self.budget_words = budget_words
+        self.cache_size = cache_size
+        self._cache: dict[str, np.ndarray] = {}
+
+    def run(self, *, question: str, pool: Sequence[Passage]) -> list[Passage]:
+        units = _sentence_units(pool)
+        if not units:
+            return []
+        texts = [u.text for u in units]
+        windows = [(units[i - 1].text + " " if u.prev else "") + u.text for i, u in enumerate(units)]
+        vectors = self._vectors(question, windows)
+        asked = set(content_stems(question, drop=STOPWORDS | QUESTION_WORDS))
+        lexical = np.array(
+            [sum(contains_stem(set(content_stems(w)), a) for a in asked) / max(len(asked), 1) for w in windows]
+        )
+        chunk_sim = np.array([u.passage.dense_score or 0.0 for u in units])
+        score = vectors[1:] @ vectors[0] + 0.3 * lexical + 0.3 * chunk_sim
+        chosen: dict[int, float] = {}
+        used = 0
+        for j in sorted(range(len(units)), key=lambda j: -score[j]):
+            wanted = [j - 1, j] if units[j].prev and _REFERS_BACK.match(texts[j]) else [j]
+            wanted = [i for i in wanted if i not in chosen]
+            size = sum(len(texts[i].split()) for i in wanted)
+            if wanted and (not chosen or used + size <= self.budget_words):
+                for i in wanted:
+                    chosen[i] = float(score[j])
+                used += size
+        picked = sorted(chosen)
+        return _runs([units[i] for i in picked], [chosen[i] for i in picked])
+
+    def _vectors(self, question: str, texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            for text, vector in zip(missing, self.embedder.embed(missing), strict=True):
+                self._cache[text] = vector
+            while len(self._cache) > self.cache_size:
+                self._cache.pop(next(iter(self._cache)))
+        query = self.embedder.embed([question])[0]
+        return np.vstack([query, *(self._cache[t] for t in texts)])
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One sentence of a retrieved chunk, in document offsets; ``prev``: the unit before it is adjacent."""
+
+    passage: Passage
+    start: int
+    end: int
+    text: str
+    prev: bool
+
+
+def _sentence_units(pool: Sequence[Passage]) -> list[_Unit]:
+    """Every distinct non-heading sentence of the pool's chunks, in pool order."""
+    seen: set[tuple[str, int]] = set()
+    units: list[_Unit] = []
+    for passage in pool:
+        chunk = passage.chunk
+        previous_end: int | None = None
+        for a, b in split_sentences(chunk.text) or [(0, len(chunk.text))]:
+            text = chunk.text[a:b]
+            key = (chunk.doc_id, chunk.start + a)
+            if _is_heading(text) or key in seen:
+                previous_end = None
+                continue
+            seen.add(key)
+            units.append(_Unit(passage, chunk.start + a, chunk.start + b, text, previous_end is not None))
+            previous_end = b
+    return units
+
+
+def _is_heading(sentence: str) -> bool:
+    stripped = sentence.strip()
+    return len(stripped.split()) <= 14 and stripped[-1:] not in '.!?:;"”)' and "\n" not in stripped
+
+
+def _runs(units: Sequence[_Unit], scores: Sequence[float]) -> list[Passage]:
+    """Group chosen sentences into contiguous runs, one tight passage per run, best first."""
+    by_chunk: dict[str, list[tuple[_Unit, float]]] = {}
+    for unit, score in zip(units, scores, strict=True):
+        by_chunk.setdefault(unit.passage.chunk.id, []).append((unit, score))
+    runs: list[tuple[float, Passage]] = []
+    for items in by_chunk.values():
+        items.sort(key=lambda item: item[0].start)
+        group = [items[0]]
+        for item in items[1:]:
+            if item[0].start - group[-1][0].end <= 2:
+                group.append(item)
+                continue
+            runs.append(_run_passage(group))
+            group = [item]
+        runs.append(_run_passage(group))
+    runs.sort(key=lambda r: -r[0])
+    return [p for _, p in runs]
+
+
+def _run_passage(group: Sequence[tuple[_Unit, float]]) -> tuple[float, Passage]:
+    source = group[0][0].passage
+    chunk = source.chunk
+    start, end = group[0][0].start, group[-1][0].end
+    text = chunk.text[start - chunk.start : end - chunk.start]
+    score = max(g[1] for g in group)
+    return score, replace(source, chunk=replace(chunk, text=text, start=start, end=end), score=score)
+
+
+def best_sentence(question: str, passages: Sequence[Passage]) -> tuple[Chunk, int, int] | None:
+    """The full sentence (not a heading) of the passages sharing most content words with the question."""
+    asked = set(content_stems(question, drop=STOPWORDS | QUESTION_WORDS))
+    best: tuple[float, int, Chunk, int, int] | None = None
+    for rank, passage in enumerate(passages):
+        chunk = passage.chunk
+        for a, b in split_sentences(chunk.text):
+            sentence = chunk.text[a:b]
+            if len(sentence.split()) < 6 or sentence.rstrip()[-1:] not in '.!?"”':
+                continue
+            have = set(content_stems(sentence))
+            overlap = sum(contains_stem(have, w) for w in asked)
+            key = (overlap - 0.1 * rank, -(chunk.start + a))
+            if best is None or key > (best[0], best[1]):
+                best = (key[0], key[1], chunk, chunk.start + a, chunk.start + b)
+    return None if best is None else (best[2], best[3], best[4])

@@ -1,0 +1,105 @@
+"""The ``qa`` command surface: help everywhere, clear errors, exit codes (fast: hashing embedder)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qa.cli import build_parser, main
+
+SUBCOMMANDS = ("index", "ask", "eval", "serve", "bench")
+
+
+def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "QA_EMBEDDING__MODEL": "hashing-64", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "qa.cli", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in SUBCOMMANDS)
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_each_subcommand_has_help(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([name, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: qa " + name in capsys.readouterr().out
+
+
+def test_parser_defaults() -> None:
+    args = build_parser().parse_args(["serve"])
+    assert args.host is None and args.port is None and args.share is False
+
+
+def test_index_then_report_no_change(tmp_path: Path) -> None:
+    docs = tmp_path / "seeds"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Alpha is a drug. It treats lymphoma in adults.\n", encoding="utf-8")
+    first = _run("index", "--quiet", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "1 added" in first.stdout
+    second = _run("index", "--quiet", cwd=tmp_path)
+    assert "0 added, 0 changed, 0 removed, 1 unchanged" in second.stdout
+
+
+def test_empty_seeds_folder_says_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    result = _run("index", "--quiet", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "add .txt, .md, .html or .pdf files" in result.stderr
+
+
+def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
+    result = _run("index", "--quiet", "no-such-folder", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no-such-folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unsupported_and_binary_files_are_skipped_with_reasons(tmp_path: Path) -> None:
+    docs = tmp_path / "seeds"
+    docs.mkdir()
+    (docs / "good.md").write_text("# Title\n\nBeta is studied in AML.\n", encoding="utf-8")
+    (docs / "image.png").write_bytes(b"\x89PNG\r\n")
+    (docs / "fake.txt").write_bytes(bytes(range(256)) * 4)
+    (docs / "empty.txt").write_text("", encoding="utf-8")
+    result = _run("index", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 added" in result.stdout
+    assert result.stderr.count("skipped") >= 2
+
+
+def test_bad_setting_value_is_reported(tmp_path: Path) -> None:
+    result = _run("index", "--quiet", cwd=tmp_path, env={"QA_RETRIEVAL__TOP_K": "lots"})
+    assert result.returncode == 2
+    assert "retrieval.top_k" in result.stderr
+
+
+def test_empty_question_is_refused_politely(tmp_path: Path) -> None:
+    result = _run("ask", "   ", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "empty" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_corrupt_index_names_the_fix(tmp_path: Path) -> None:
+    docs = tmp_path / "seeds"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Gamma is a drug for CLL.\n", encoding="utf-8")
+    assert _run("index", "--quiet", cwd=tmp_path).returncode == 0
+    for path in (tmp_path / "index").rglob("faiss.index"):
+        path.write_bytes(b"garbage")
+    result = _run("ask", "What is gamma?", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "qa index --rebuild" in result.stderr
+    rebuilt = _run("index", "--quiet", "--rebuild", cwd=tmp_path)
+    assert rebuilt.returncode == 0 and "1 added" in rebuilt.stdout

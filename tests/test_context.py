@@ -1,0 +1,44 @@
+from qa.context import ContextSelector, best_sentence
+from qa.embedding import HashingEmbedder
+from qa.types import Chunk, Passage
+
+TEXT = (
+    "Lymphoma Facts\n\n"
+    "Mantle cell lymphoma is a rare subtype of non-Hodgkin lymphoma. It accounts for about 6% of cases. "
+    "Treatment often includes chemotherapy. Venetoclax is marketed by AbbVie and Roche."
+)
+
+
+def _pool() -> list[Passage]:
+    chunk = Chunk("d#0", "d", "Doc", TEXT, 0, len(TEXT), 0)
+    return [Passage(chunk=chunk, score=1.0, dense_score=0.5)]
+
+
+def test_selected_passages_are_exact_document_spans_within_budget() -> None:
+    selector = ContextSelector(HashingEmbedder(64), budget_words=12)
+    passages = selector.run(question="Who markets venetoclax?", pool=_pool())
+    assert passages
+    assert sum(len(p.text.split()) for p in passages) <= 12
+    for p in passages:
+        assert TEXT[p.chunk.start : p.chunk.end] == p.text
+    assert "AbbVie" in passages[0].text
+
+
+def test_a_sentence_that_refers_back_brings_its_antecedent() -> None:
+    selector = ContextSelector(HashingEmbedder(64), budget_words=30)
+    passages = selector.run(question="What share of cases is it?", pool=_pool())
+    joined = " ".join(p.text for p in passages)
+    assert "It accounts for about 6% of cases." in joined
+    assert "Mantle cell lymphoma is a rare subtype" in joined
+
+
+def test_headings_are_not_passages() -> None:
+    selector = ContextSelector(HashingEmbedder(64), budget_words=200)
+    assert all(p.text != "Lymphoma Facts" for p in selector.run(question="lymphoma facts", pool=_pool()))
+
+
+def test_best_sentence_skips_headings() -> None:
+    found = best_sentence("Which companies market venetoclax?", _pool())
+    assert found is not None
+    chunk, start, end = found
+    assert TEXT[start:end] == "Venetoclax is marketed by AbbVie and Roche."
