@@ -35,7 +35,9 @@ def parse_markers(text: str) -> list[int]:
 
 
 def strip_markers(text: str) -> str:
-    return _MARKER.sub("", text).strip()
+    """The text without ``[n]`` markers, with the spaces they leave tidied."""
+    out = _MARKER.sub("", text)
+    return " ".join(re.sub(r"\s+([.,;:!?])", r"\1", out).split())
 
 
 def split_answer(text: str) -> list[tuple[str, list[int]]]:

@@ -1,8 +1,9 @@
 """Choosing what the generator reads: the best sentences of the retrieved chunks, as tight passages.
 
-Each sentence is scored together with the sentence before it (so "It accounts for 6%" is found
-through the sentence naming "it"): embedding similarity to the question, plus the share of the
-question's content words present, plus the retrieval similarity of its chunk. The best are kept
+Each sentence is scored on its own and together with the sentence before it (so "It accounts
+for 6%" is found through the sentence naming "it"), taking the better of the two: embedding
+similarity to the question plus the share of the question's content words present; the
+retrieval similarity of its chunk is added. The best are kept
 within a word budget, with their predecessor when they start by referring back; each contiguous
 run of kept sentences becomes one tight passage with exact document offsets.
 """
@@ -23,6 +24,12 @@ from qa.types import Chunk, Passage
 _REFERS_BACK = re.compile(r"(it|its|this|these|that|those|they|their|such|the (drug|company|designation))\b", re.I)
 
 
+def _overlap(asked: set[str], text: str) -> float:
+    """Share of the question's content stems found in ``text``."""
+    have = set(content_stems(text))
+    return sum(contains_stem(have, a) for a in asked) / max(len(asked), 1)
+
+
 class ContextSelector:
     """Picks the question's best sentences from retrieved chunks; caches sentence embeddings."""
 
@@ -38,13 +45,14 @@ class ContextSelector:
             return []
         texts = [u.text for u in units]
         windows = [(units[i - 1].text + " " if u.prev else "") + u.text for i, u in enumerate(units)]
-        vectors = self._vectors(question, windows)
+        vectors = self._vectors(question, texts + windows)
+        dense = vectors[1:] @ vectors[0]
         asked = set(content_stems(question, drop=STOPWORDS | QUESTION_WORDS))
-        lexical = np.array(
-            [sum(contains_stem(set(content_stems(w)), a) for a in asked) / max(len(asked), 1) for w in windows]
-        )
+        lexical = np.array([_overlap(asked, t) for t in texts + windows])
+        own = dense[: len(units)] + 0.3 * lexical[: len(units)]
+        with_previous = dense[len(units) :] + 0.3 * lexical[len(units) :]
         chunk_sim = np.array([u.passage.dense_score or 0.0 for u in units])
-        score = vectors[1:] @ vectors[0] + 0.3 * lexical + 0.3 * chunk_sim
+        score = np.maximum(own, with_previous) + 0.3 * chunk_sim
         chosen: dict[int, float] = {}
         used = 0
         for j in sorted(range(len(units)), key=lambda j: -score[j]):

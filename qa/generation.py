@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,6 +41,23 @@ class Generator(Protocol):
 def generate(generator: Generator, messages: Messages, *, max_tokens: int) -> str:
     """The whole completion as one string."""
     return "".join(generator.stream(messages, max_tokens=max_tokens))
+
+
+def _timed(pieces: Iterable[str], stats: GenerationStats) -> Iterator[str]:
+    """Pass the non-empty pieces through, timing prompt processing (to the first) and decoding."""
+    start = time.perf_counter()
+    first: float | None = None
+    for piece in pieces:
+        if not piece:
+            continue
+        if first is None:
+            first = time.perf_counter()
+        stats.completion_tokens += 1
+        yield piece
+    end = time.perf_counter()
+    first = first or end
+    stats.prompt_seconds = first - start
+    stats.decode_seconds = end - first
 
 
 class LlamaCppGenerator:
@@ -84,8 +101,6 @@ class LlamaCppGenerator:
         self.warm_up()
         with self._lock:
             stats = GenerationStats()
-            start = time.perf_counter()
-            first: float | None = None
             chunks = self._llm.create_chat_completion(
                 messages=messages,
                 temperature=0.0,
@@ -93,18 +108,8 @@ class LlamaCppGenerator:
                 max_tokens=max_tokens,
                 stream=True,
             )
-            for chunk in chunks:
-                delta = chunk["choices"][0].get("delta", {}).get("content")
-                if not delta:
-                    continue
-                if first is None:
-                    first = time.perf_counter()
-                stats.completion_tokens += 1
-                yield delta
-            end = time.perf_counter()
-            first = first or end
-            stats.prompt_seconds = first - start
-            stats.decode_seconds = end - first
+            deltas = (chunk["choices"][0].get("delta", {}).get("content") or "" for chunk in chunks)
+            yield from _timed(deltas, stats)
             stats.prompt_tokens = len(getattr(self._llm, "_input_ids", [])) - stats.completion_tokens
             self.last_stats = stats
 
@@ -143,7 +148,6 @@ class TransformersGenerator:
 
         with self._lock:
             stats = GenerationStats()
-            start = time.perf_counter()
             inputs = self._tokenizer.apply_chat_template(
                 messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
             )
@@ -161,19 +165,8 @@ class TransformersGenerator:
 
             worker = threading.Thread(target=run, daemon=True)
             worker.start()
-            first: float | None = None
-            for text in streamer:
-                if not text:
-                    continue
-                if first is None:
-                    first = time.perf_counter()
-                stats.completion_tokens += 1
-                yield text
+            yield from _timed(streamer, stats)
             worker.join()
-            end = time.perf_counter()
-            first = first or end
-            stats.prompt_seconds = first - start
-            stats.decode_seconds = end - first
             self.last_stats = stats
 
 

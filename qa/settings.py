@@ -54,7 +54,7 @@ class GenerationSettings(_Section):
     n_ctx: int = Field(2048, ge=256, le=32768)
     max_tokens: int = Field(80, ge=8, le=1024)
     context_words: int = Field(
-        120, ge=20, le=4000, description="Words of the most relevant passage sentences shown to the model."
+        170, ge=20, le=4000, description="Words of the most relevant passage sentences shown to the model."
     )
     max_question_chars: int = Field(2000, ge=50, description="Longer questions are truncated, with a note.")
 

@@ -153,8 +153,8 @@ def test_citation_precision() -> None:
 
 
 def test_citation_coverage() -> None:
-    assert citation_coverage("A is B [1]. C is D. E is F [2].") == pytest.approx(2 / 3)
-    assert citation_coverage("A is B. [1] C is D.") == pytest.approx(0.5)
+    assert citation_coverage("Alpha is a drug [1]. Beta is a gene. Gamma is a protein [2].") == pytest.approx(2 / 3)
+    assert citation_coverage("Alpha is a drug. [1] Beta is a gene.") == pytest.approx(0.5)
     assert citation_coverage("The dose is 3.5 mg [1].") == 1.0
     assert citation_coverage("") is None
     assert split_answer_sentences("One [1]. Two!") == ["One [1].", "Two!"]

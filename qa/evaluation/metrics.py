@@ -42,6 +42,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from qa.citations import split_answer, strip_markers
+from qa.cleaning import normalize_for_match
 from qa.types import Answer
 
 ANSWER_TOKEN_SHARE = 0.7
@@ -56,7 +58,6 @@ _MARKER = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCT = set(string.punctuation)
 _WORD = re.compile(r"\w+", re.UNICODE)
-_SENTENCE = re.compile(r".*?(?:[.!?]+(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*(?=\s|$)|$)", re.DOTALL)
 
 
 # --------------------------------------------------------------------------- records
@@ -127,13 +128,6 @@ def normalize_answer(text: str) -> str:
 
 def answer_tokens(text: str) -> list[str]:
     return normalize_answer(text).split()
-
-
-def strip_markers(text: str) -> str:
-    """Remove citation markers such as ``[1]``, ``[1, 2]`` and tidy the spaces they leave."""
-    out = _MARKER.sub("", text)
-    out = re.sub(r"\s+([.,;:!?])", r"\1", out)
-    return " ".join(out.split())
 
 
 def _em_single(prediction: str, gold: str) -> float:
@@ -229,26 +223,9 @@ def map_yes_no_maybe(answer_text: str, refused: bool) -> str:
 # --------------------------------------------------------------------------- evidence
 
 
-def _normalize_for_match(text: str) -> str:
-    try:
-        from qa.cleaning import normalize_for_match
-    except ImportError:  # pragma: no cover - cleaning is owned by another module
-        return _fallback_normalize(text)
-    return normalize_for_match(text)
-
-
-_QUOTES = str.maketrans(
-    {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"}
-)
-
-
-def _fallback_normalize(text: str) -> str:
-    return " ".join(text.translate(_QUOTES).casefold().split())
-
-
 def match_tokens(text: str) -> list[str]:
     """Word tokens of a text after match normalisation (used for evidence and citations)."""
-    return _WORD.findall(_normalize_for_match(text))
+    return _WORD.findall(normalize_for_match(text))
 
 
 def longest_common_run(needle: Sequence[str], haystack: Sequence[str]) -> int:
@@ -355,12 +332,7 @@ def citation_precision(
 
 def split_answer_sentences(text: str) -> list[str]:
     """Answer sentences, each keeping the ``[n]`` markers that follow its full stop."""
-    out: list[str] = []
-    for match in _SENTENCE.finditer(text):
-        sentence = match.group(0).strip()
-        if sentence and strip_markers(sentence).strip(" .!?"):
-            out.append(sentence)
-    return out
+    return [sentence for sentence, _ in split_answer(text)]
 
 
 def citation_coverage(text: str) -> float | None:
