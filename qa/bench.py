@@ -52,13 +52,23 @@ Json = dict[str, Any]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``qa bench`` options."""
     add = parser.add_argument
-    add("--quick", action="store_true",
-        help="tiny run: few questions, scales 1,10 with a hashing embedder, no LLM unless --preset")
-    add("--full", action="store_true",
+    add(
+        "--quick",
+        action="store_true",
+        help="tiny run: few questions, scales 1,10 with a hashing embedder, no LLM unless --preset",
+    )
+    add(
+        "--full",
+        action="store_true",
         help=f"embed every scale with the real model (default: scales > {REAL_EMBEDDER_MAX_SCALE} "
-             f"use {SCALE_EMBEDDER})")
-    add("--preset", action="append", metavar="NAME",
-        help="preset(s) whose answer latency to measure (repeatable; default: accurate and fast)")
+        f"use {SCALE_EMBEDDER})",
+    )
+    add(
+        "--preset",
+        action="append",
+        metavar="NAME",
+        help="preset(s) whose answer latency to measure (repeatable; default: accurate and fast)",
+    )
     add("--out", default="bench", metavar="DIR", help="where results.json and RESULTS.md go (default bench/)")
     add("--questions", type=int, metavar="N", help="eval questions to ask (default: all)")
     add("--skip-llm", action="store_true", help="no cold start and no answer latency (no LLM)")
@@ -67,10 +77,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--embedding-model", metavar="NAME", help="override embedding.model (e.g. hashing-64)")
     add("--config", metavar="FILE", help="a TOML config file (default: ./qa.toml if present)")
     add("--seeds", metavar="DIR", help="the seed documents (default: settings paths.seeds)")
-    add("--corpus", default="eval/corpora/topic", metavar="DIR",
-        help="the 1x corpus that is multiplied for the scaling runs")
-    add("--qa-file", default="eval/seed_qa.jsonl", metavar="FILE",
-        help="JSONL with a `question` field per line")
+    add(
+        "--corpus",
+        default="eval/corpora/topic",
+        metavar="DIR",
+        help="the 1x corpus that is multiplied for the scaling runs",
+    )
+    add("--qa-file", default="eval/seed_qa.jsonl", metavar="FILE", help="JSONL with a `question` field per line")
 
 
 @dataclass(frozen=True)
@@ -105,8 +118,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
 
     config = getattr(args, "config", None)
     embedding = {"model": args.embedding_model} if getattr(args, "embedding_model", None) else None
-    settings = load_settings(config_file=Path(config) if config else None, environ=settings_environ(),
-                             embedding=embedding)
+    settings = load_settings(config_file=Path(config) if config else None, embedding=embedding)
     questions = load_questions(Path(args.qa_file))
     limit = args.questions if args.questions is not None else (QUICK_QUESTIONS if args.quick else None)
     default_scales = QUICK_SCALES if args.quick else DEFAULT_SCALES
@@ -153,17 +165,23 @@ def measure(plan: Plan) -> Json:
         "schema": SCHEMA_VERSION,
         "machine": machine_info(),
         "run": {
-            "quick": plan.quick, "full": plan.full, "scales": plan.scales, "presets": plan.presets,
-            "questions": len(plan.questions), "retrieval_repeats": plan.repeats,
-            "embedding_model": plan.embedding_model, "options": plan.options,
+            "quick": plan.quick,
+            "full": plan.full,
+            "scales": plan.scales,
+            "presets": plan.presets,
+            "questions": len(plan.questions),
+            "retrieval_repeats": plan.repeats,
+            "embedding_model": plan.embedding_model,
+            "options": plan.options,
         },
     }
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
         work = Path(tmp)
         seeds_index = work / "index-seeds"
         builds = measure_builds(plan, work, seeds_index)
-        results["index_build"] = [{k: v for k, v in b.items() if k not in ("retrieval", "query_embedding")}
-                                  for b in builds]
+        results["index_build"] = [
+            {k: v for k, v in b.items() if k not in ("retrieval", "query_embedding")} for b in builds
+        ]
         results["retrieval"] = [b["retrieval"] for b in builds if b.get("retrieval")]
         results["query_embedding"] = builds[0].get("query_embedding")
         results.update(measure_llm(plan, seeds_index))
@@ -175,12 +193,20 @@ def measure(plan: Plan) -> Json:
 
 def measure_builds(plan: Plan, work: Path, seeds_index: Path) -> list[Json]:
     """The seeds build (its index serves the LLM steps), then one build per corpus scale."""
-    builds = [measure_build("seeds", 0, [plan.seeds], plan.embedding_model, seeds_index, plan,
-                            query_embedding=True)]
+    builds = [measure_build("seeds", 0, [plan.seeds], plan.embedding_model, seeds_index, plan, query_embedding=True)]
     for scale in plan.scales:
         corpus = plan.corpus if scale == 1 else make_synthetic_corpus(plan.corpus, scale, work)
-        builds.append(measure_build(f"topic x{scale}", scale, [corpus], embedder_for_scale(scale, plan),
-                                    work / f"index-x{scale}", plan, retrieval=True))
+        builds.append(
+            measure_build(
+                f"topic x{scale}",
+                scale,
+                [corpus],
+                embedder_for_scale(scale, plan),
+                work / f"index-x{scale}",
+                plan,
+                retrieval=True,
+            )
+        )
     return builds
 
 
@@ -189,8 +215,7 @@ def measure_llm(plan: Plan, seeds_index: Path) -> Json:
     errors: list[str] = []
     cold = partial(measure_cold_start, plan, seeds_index)
     cold_start = attempt(errors, "cold start", cold) if plan.presets else None
-    asks = {p: attempt(errors, f"ask ({p})", partial(measure_ask, p, plan, seeds_index))
-            for p in plan.presets}
+    asks = {p: attempt(errors, f"ask ({p})", partial(measure_ask, p, plan, seeds_index)) for p in plan.presets}
     measured = {p: a for p, a in asks.items() if a is not None}
     return {"cold_start": cold_start, "ask": measured, "errors": errors}
 
@@ -238,35 +263,58 @@ def run_child(task: str, spec: Json, plan: Plan, *, timeout: float = CHILD_TIMEO
         out.unlink(missing_ok=True)
 
 
-def measure_build(label: str, scale: int, paths: Sequence[Path], embedder: str, index_dir: Path, plan: Plan,
-                  *, retrieval: bool = False, query_embedding: bool = False) -> Json:
+def measure_build(
+    label: str,
+    scale: int,
+    paths: Sequence[Path],
+    embedder: str,
+    index_dir: Path,
+    plan: Plan,
+    *,
+    retrieval: bool = False,
+    query_embedding: bool = False,
+) -> Json:
     _log(f"index build: {label} with {embedder} ...")
     spec = {
-        "paths": [str(p.resolve()) for p in paths], "index_dir": str(index_dir), "embedding_model": embedder,
-        "progress": not plan.quick, "questions": plan.questions if (retrieval or query_embedding) else [],
-        "retrieval": retrieval, "query_embedding": query_embedding, "repeats": plan.repeats,
+        "paths": [str(p.resolve()) for p in paths],
+        "index_dir": str(index_dir),
+        "embedding_model": embedder,
+        "progress": not plan.quick,
+        "questions": plan.questions if (retrieval or query_embedding) else [],
+        "retrieval": retrieval,
+        "query_embedding": query_embedding,
+        "repeats": plan.repeats,
     }
     result = run_child("build", spec, plan)
-    result.update(label=label, scale=scale, embedder=embedder,
-                  real_embedder=not embedder.startswith("hashing-") or embedder == plan.embedding_model)
+    result.update(
+        label=label,
+        scale=scale,
+        embedder=embedder,
+        real_embedder=not embedder.startswith("hashing-") or embedder == plan.embedding_model,
+    )
     if result.get("retrieval"):
         result["retrieval"].update(label=label, scale=scale, embedder=embedder)
-    _log(f"  {result['documents']} docs, {result['chunks']} chunks in {result['build_seconds']:.1f} s "
-         f"({result['chunks_per_s']:.1f} chunks/s), peak {result['peak_rss_mb']:.0f} MB")
+    _log(
+        f"  {result['documents']} docs, {result['chunks']} chunks in {result['build_seconds']:.1f} s "
+        f"({result['chunks_per_s']:.1f} chunks/s), peak {result['peak_rss_mb']:.0f} MB"
+    )
     return result
 
 
 def measure_cold_start(plan: Plan, index_dir: Path) -> Json:
     preset = "accurate" if "accurate" in plan.presets else plan.presets[0]
     _log(f"cold start ({preset}): new process to first answer ...")
-    env = child_env(plan, QA_PATHS__INDEX=str(index_dir), QA_PRESET=preset,
-                    QA_EMBEDDING__MODEL=plan.embedding_model)
+    env = child_env(plan, QA_PATHS__INDEX=str(index_dir), QA_PRESET=preset, QA_EMBEDDING__MODEL=plan.embedding_model)
     with tempfile.NamedTemporaryFile(prefix="qa-bench-cold-", suffix=".json", delete=False) as handle:
         out = Path(handle.name)
     try:
         launched = time.time()
-        completed = subprocess.run([sys.executable, "-c", COLD_START_SCRIPT, COLD_START_QUESTION, str(out)],
-                                   env=env, timeout=CHILD_TIMEOUT, check=False)
+        completed = subprocess.run(
+            [sys.executable, "-c", COLD_START_SCRIPT, COLD_START_QUESTION, str(out)],
+            env=env,
+            timeout=CHILD_TIMEOUT,
+            check=False,
+        )
         if completed.returncode != 0:
             raise RuntimeError(f"cold start failed with exit code {completed.returncode}")
         data: Json = json.loads(out.read_text(encoding="utf-8"))
@@ -275,21 +323,28 @@ def measure_cold_start(plan: Plan, index_dir: Path) -> Json:
     data["preset"] = preset
     data["interpreter_start_s"] = data.pop("wall_start") - launched
     data["total_s"] = data.pop("wall_answer") - launched
-    _log(f"  first answer after {data['total_s']:.1f} s (imports {data['imports_s']:.1f}, "
-         f"warm_up {data['warm_up_s']:.1f}, first ask {data['first_ask_s']:.1f})")
+    _log(
+        f"  first answer after {data['total_s']:.1f} s (imports {data['imports_s']:.1f}, "
+        f"warm_up {data['warm_up_s']:.1f}, first ask {data['first_ask_s']:.1f})"
+    )
     return data
 
 
 def measure_ask(preset: str, plan: Plan, index_dir: Path) -> Json:
     _log(f"warm ask(), preset {preset}: {len(plan.questions)} questions ...")
-    spec = {"preset": preset, "index_dir": str(index_dir), "embedding_model": plan.embedding_model,
-            "questions": plan.questions}
+    spec = {
+        "preset": preset,
+        "index_dir": str(index_dir),
+        "embedding_model": plan.embedding_model,
+        "questions": plan.questions,
+    }
     raw = run_child("ask", spec, plan)
     summary = summarize_ask(raw["answers"])
-    summary.update(preset=preset, model=raw["model"], warm_up_s=raw["warm_up_s"],
-                   peak_rss_mb=raw["peak_rss_mb"])
-    _log(f"  p50 {summary['total_p50_s']:.2f} s, p95 {summary['total_p95_s']:.2f} s, "
-         f"decode {summary['decode_tokens_per_s']:.1f} tok/s, peak {summary['peak_rss_mb']:.0f} MB")
+    summary.update(preset=preset, model=raw["model"], warm_up_s=raw["warm_up_s"], peak_rss_mb=raw["peak_rss_mb"])
+    _log(
+        f"  p50 {summary['total_p50_s']:.2f} s, p95 {summary['total_p95_s']:.2f} s, "
+        f"decode {summary['decode_tokens_per_s']:.1f} tok/s, peak {summary['peak_rss_mb']:.0f} MB"
+    )
     return summary
 
 
@@ -360,6 +415,7 @@ def latency_summary(values_ms: Sequence[float]) -> Json:
 
 def summarize_ask(answers: Sequence[Json]) -> Json:
     """p50/p95 of the answer timings, split by stage, with token rates (from the generated answers)."""
+
     def col(key: str, rows: Sequence[Json] = answers) -> list[float]:
         return [float(a["timings"].get(key, 0.0)) for a in rows]
 
@@ -458,11 +514,16 @@ def evaluate_targets(results: Json) -> list[Json]:
     for target in TARGETS:
         value = target.measure(results)
         met = None if value is None else target.met(value)
-        rows.append({
-            "name": target.name, "target": f"{'>=' if target.higher_is_better else '<='} {target.limit:g} "
-            f"{target.unit}", "limit": target.limit, "unit": target.unit,
-            "value": None if value is None else round(value, 3), "met": met,
-        })
+        rows.append(
+            {
+                "name": target.name,
+                "target": f"{'>=' if target.higher_is_better else '<='} {target.limit:g} {target.unit}",
+                "limit": target.limit,
+                "unit": target.unit,
+                "value": None if value is None else round(value, 3),
+                "met": met,
+            }
+        )
     return rows
 
 
@@ -479,8 +540,10 @@ def machine_info() -> Json:
         "load_average": load_average(),
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "versions": {name: _version(name) for name in (
-            "torch", "llama-cpp-python", "sentence-transformers", "transformers", "faiss-cpu", "numpy")},
+        "versions": {
+            name: _version(name)
+            for name in ("torch", "llama-cpp-python", "sentence-transformers", "transformers", "faiss-cpu", "numpy")
+        },
         "git_commit": git_commit(REPO),
     }
 
@@ -576,91 +639,141 @@ def render_markdown(results: Json) -> str:
 
 def _run_label(run_info: Json) -> str:
     flags = [f for f in ("quick", "full") if run_info.get(f)]
-    return (f"({' '.join('--' + f for f in flags) or 'default settings'}; scales {run_info['scales']}, "
-            f"{run_info['questions']} questions, presets {run_info['presets'] or 'none (no LLM)'}, "
-            f"embedding model {run_info['embedding_model']})")
+    return (
+        f"({' '.join('--' + f for f in flags) or 'default settings'}; scales {run_info['scales']}, "
+        f"{run_info['questions']} questions, presets {run_info['presets'] or 'none (no LLM)'}, "
+        f"embedding model {run_info['embedding_model']})"
+    )
 
 
 def _machine_section(m: Json) -> list[str]:
     v = m["versions"]
     rows = [
-        ("date", m["date"]), ("git commit", m["git_commit"]), ("CPU", m["cpu_model"]),
-        ("cores (usable)", f"{m['cores']} ({m['usable_cores']})"), ("RAM", f"{m['ram_gb']} GB"),
+        ("date", m["date"]),
+        ("git commit", m["git_commit"]),
+        ("CPU", m["cpu_model"]),
+        ("cores (usable)", f"{m['cores']} ({m['usable_cores']})"),
+        ("RAM", f"{m['ram_gb']} GB"),
         ("load average at start / end", f"{m['load_average']} / {m.get('load_average_end')}"),
-        ("platform", m["platform"]), ("python", m["python"]),
-        ("torch", v["torch"]), ("llama-cpp-python", v["llama-cpp-python"]),
-        ("sentence-transformers", v["sentence-transformers"]), ("faiss-cpu", v["faiss-cpu"]),
+        ("platform", m["platform"]),
+        ("python", m["python"]),
+        ("torch", v["torch"]),
+        ("llama-cpp-python", v["llama-cpp-python"]),
+        ("sentence-transformers", v["sentence-transformers"]),
+        ("faiss-cpu", v["faiss-cpu"]),
     ]
     return ["## Machine", "", *_table(("", ""), rows)]
 
 
 def _targets_section(targets: Sequence[Json]) -> list[str]:
-    rows = [(t["name"], t["target"], "not measured" if t["value"] is None else f"{t['value']:g} {t['unit']}",
-             {True: "met", False: "**missed**", None: "–"}[t["met"]]) for t in targets]
+    rows = [
+        (
+            t["name"],
+            t["target"],
+            "not measured" if t["value"] is None else f"{t['value']:g} {t['unit']}",
+            {True: "met", False: "**missed**", None: "–"}[t["met"]],
+        )
+        for t in targets
+    ]
     return ["## Targets", "", *_table(("target", "limit", "measured", "status"), rows)]
 
 
 def _build_section(builds: Sequence[Json]) -> list[str]:
-    rows = [(b["label"], b["embedder"] + ("" if b["real_embedder"] else " (stand-in)"), b["documents"],
-             b["chunks"], b["build_seconds"], b["docs_per_s"], b["chunks_per_s"], b["embedder_load_seconds"],
-             b["peak_rss_mb"]) for b in builds]
-    header = ("corpus", "embedder", "docs", "chunks", "build s", "docs/s", "chunks/s", "model load s",
-              "peak RSS MB")
-    note = (f"Each build runs in a fresh process (peak RSS is that build's). Build time covers reading, "
-            f"cleaning, chunking, embedding and writing; model loading is listed apart. "
-            f"`{SCALE_EMBEDDER}` (stand-in) is the hashing embedder, used where embedding with the real "
-            f"model would take too long (`--full` uses the real model everywhere): its build speed is "
-            f"not the product's; its index has the same size and dimension, so retrieval latency is "
-            f"comparable.")
+    rows = [
+        (
+            b["label"],
+            b["embedder"] + ("" if b["real_embedder"] else " (stand-in)"),
+            b["documents"],
+            b["chunks"],
+            b["build_seconds"],
+            b["docs_per_s"],
+            b["chunks_per_s"],
+            b["embedder_load_seconds"],
+            b["peak_rss_mb"],
+        )
+        for b in builds
+    ]
+    header = ("corpus", "embedder", "docs", "chunks", "build s", "docs/s", "chunks/s", "model load s", "peak RSS MB")
+    note = (
+        f"Each build runs in a fresh process (peak RSS is that build's). Build time covers reading, "
+        f"cleaning, chunking, embedding and writing; model loading is listed apart. "
+        f"`{SCALE_EMBEDDER}` (stand-in) is the hashing embedder, used where embedding with the real "
+        f"model would take too long (`--full` uses the real model everywhere): its build speed is "
+        f"not the product's; its index has the same size and dimension, so retrieval latency is "
+        f"comparable."
+    )
     return ["## Index build", "", note, "", *_table(header, rows)]
 
 
 def _retrieval_section(rows: Sequence[Json], query_embedding: Json | None) -> list[str]:
-    table = [(r["label"], r["chunks"], r["store_kind"], r["embedder"], r["n"], r["p50_ms"], r["p95_ms"],
-              r["max_ms"]) for r in rows]
-    lines = ["## Retrieval latency against corpus size", "",
-             "`HybridRetriever.search` (dense + BM25 + fusion + chunk fetch) with the query vector "
-             "precomputed, i.e. excluding query embedding.", "",
-             *_table(("corpus", "chunks", "vector store", "embedder", "queries", "p50 ms", "p95 ms",
-                      "max ms"), table)]
+    table = [
+        (r["label"], r["chunks"], r["store_kind"], r["embedder"], r["n"], r["p50_ms"], r["p95_ms"], r["max_ms"])
+        for r in rows
+    ]
+    lines = [
+        "## Retrieval latency against corpus size",
+        "",
+        "`HybridRetriever.search` (dense + BM25 + fusion + chunk fetch) with the query vector "
+        "precomputed, i.e. excluding query embedding.",
+        "",
+        *_table(("corpus", "chunks", "vector store", "embedder", "queries", "p50 ms", "p95 ms", "max ms"), table),
+    ]
     if query_embedding:
-        lines += [f"Query embedding ({query_embedding['model']}, one question at a time): "
-                  f"p50 {query_embedding['p50_ms']:.2f} ms, p95 {query_embedding['p95_ms']:.2f} ms.", ""]
+        lines += [
+            f"Query embedding ({query_embedding['model']}, one question at a time): "
+            f"p50 {query_embedding['p50_ms']:.2f} ms, p95 {query_embedding['p95_ms']:.2f} ms.",
+            "",
+        ]
     return lines
 
 
 def _cold_section(cold: Json | None) -> list[str]:
     if not cold:
         return ["## Cold start", "", "Not measured (no LLM in this run).", ""]
-    rows = [("interpreter start", cold["interpreter_start_s"]),
-            ("imports (`import qa`, pipeline)", cold["imports_s"]),
-            ("warm_up (embedder, index, LLM)", cold["warm_up_s"]),
-            ("· embedding model load", cold["embedder_load_s"]), ("· index open", cold["index_open_s"]),
-            ("· LLM load (incl. weight check)", cold["llm_load_s"]), ("first ask()", cold["first_ask_s"]),
-            ("**total: launch to first answer**", cold["total_s"]), ("peak RSS MB", cold["peak_rss_mb"])]
-    note = (f"A new Python process, preset `{cold['preset']}`, index present; the OS file cache is warm "
-            "(the model files were read by earlier steps).")
+    rows = [
+        ("interpreter start", cold["interpreter_start_s"]),
+        ("imports (`import qa`, pipeline)", cold["imports_s"]),
+        ("warm_up (embedder, index, LLM)", cold["warm_up_s"]),
+        ("· embedding model load", cold["embedder_load_s"]),
+        ("· index open", cold["index_open_s"]),
+        ("· LLM load (incl. weight check)", cold["llm_load_s"]),
+        ("first ask()", cold["first_ask_s"]),
+        ("**total: launch to first answer**", cold["total_s"]),
+        ("peak RSS MB", cold["peak_rss_mb"]),
+    ]
+    note = (
+        f"A new Python process, preset `{cold['preset']}`, index present; the OS file cache is warm "
+        "(the model files were read by earlier steps)."
+    )
     return ["## Cold start", "", note, "", *_table(("step", "seconds"), rows)]
 
 
 def _ask_section(asks: Json) -> list[str]:
     if not asks:
         return ["## Warm ask() latency", "", "Not measured (no LLM in this run).", ""]
-    keys = [("questions (LLM called)", None), ("total p50 s", "total_p50_s"), ("total p95 s", "total_p95_s"),
-            ("total p50 s, LLM-answered only", "generated_total_p50_s"),
-            ("retrieval p50 / p95 s", ("retrieval_p50_s", "retrieval_p95_s")),
-            ("prompt processing p50 / p95 s", ("prompt_p50_s", "prompt_p95_s")),
-            ("decoding p50 / p95 s", ("decode_p50_s", "decode_p95_s")),
-            ("focus / verify p50 s", ("focus_p50_s", "verify_p50_s")),
-            ("prompt tokens/s (effective)", "prompt_tokens_per_s"),
-            ("decode tokens/s", "decode_tokens_per_s"),
-            ("mean prompt / completion tokens", ("mean_prompt_tokens", "mean_completion_tokens")),
-            ("refused", "refused"), ("model", "model"), ("peak RSS MB", "peak_rss_mb")]
+    keys = [
+        ("questions (LLM called)", None),
+        ("total p50 s", "total_p50_s"),
+        ("total p95 s", "total_p95_s"),
+        ("total p50 s, LLM-answered only", "generated_total_p50_s"),
+        ("retrieval p50 / p95 s", ("retrieval_p50_s", "retrieval_p95_s")),
+        ("prompt processing p50 / p95 s", ("prompt_p50_s", "prompt_p95_s")),
+        ("decoding p50 / p95 s", ("decode_p50_s", "decode_p95_s")),
+        ("focus / verify p50 s", ("focus_p50_s", "verify_p50_s")),
+        ("prompt tokens/s (effective)", "prompt_tokens_per_s"),
+        ("decode tokens/s", "decode_tokens_per_s"),
+        ("mean prompt / completion tokens", ("mean_prompt_tokens", "mean_completion_tokens")),
+        ("refused", "refused"),
+        ("model", "model"),
+        ("peak RSS MB", "peak_rss_mb"),
+    ]
     presets = list(asks)
     rows = [[label, *(_ask_value(asks[p], key) for p in presets)] for label, key in keys]
-    note = ("Over the eval questions after one warm-up question; timings from `Answer.timings`. Refused "
-            "questions skip the LLM, so they pull the all-questions percentiles down. Prompt tokens/s is "
-            "prompt tokens over time-to-first-token (llama.cpp reuses the cached prompt prefix).")
+    note = (
+        "Over the eval questions after one warm-up question; timings from `Answer.timings`. Refused "
+        "questions skip the LLM, so they pull the all-questions percentiles down. Prompt tokens/s is "
+        "prompt tokens over time-to-first-token (llama.cpp reuses the cached prompt prefix)."
+    )
     return ["## Warm ask() latency", "", note, "", *_table(("", *presets), rows)]
 
 
@@ -690,21 +803,11 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def settings_environ() -> dict[str, str]:
-    """The environment without ``QA_*`` switches that are not settings (``QA_BLOCK_NETWORK``)."""
-    from qa.settings import Settings
-
-    sections = set(Settings.model_fields)
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith("QA_") or k == "QA_CONFIG" or k[3:].lower().split("__")[0] in sections}
-
-
 def _child_settings(spec: Json, preset: str | None = None) -> Any:
     from qa.settings import load_settings
 
     embedding = {"model": spec["embedding_model"]}
-    return load_settings(preset=preset, environ=settings_environ(), embedding=embedding,
-                         paths={"index": Path(spec["index_dir"])})
+    return load_settings(preset=preset, embedding=embedding, paths={"index": Path(spec["index_dir"])})
 
 
 def child_build(spec: Json) -> Json:
@@ -717,14 +820,19 @@ def child_build(spec: Json) -> Json:
     started = time.perf_counter()
     embedder.warm_up()
     load_s = time.perf_counter() - started
-    report = build_index([Path(p) for p in spec["paths"]], settings, embedder, rebuild=True,
-                         progress=bool(spec["progress"]))
+    report = build_index(
+        [Path(p) for p in spec["paths"]], settings, embedder, rebuild=True, progress=bool(spec["progress"])
+    )
     documents = len(report.added) + len(report.changed) + len(report.unchanged)
     seconds = max(report.seconds, 1e-9)
     result: Json = {
-        "documents": documents, "chunks": report.chunks_total, "skipped": len(report.skipped),
-        "build_seconds": round(report.seconds, 3), "embedder_load_seconds": round(load_s, 3),
-        "docs_per_s": round(documents / seconds, 2), "chunks_per_s": round(report.chunks_total / seconds, 2),
+        "documents": documents,
+        "chunks": report.chunks_total,
+        "skipped": len(report.skipped),
+        "build_seconds": round(report.seconds, 3),
+        "embedder_load_seconds": round(load_s, 3),
+        "docs_per_s": round(documents / seconds, 2),
+        "chunks_per_s": round(report.chunks_total / seconds, 2),
         "peak_rss_mb": peak_rss_mb(),
     }
     questions = list(spec["questions"])
@@ -761,8 +869,12 @@ def time_retrieval(settings: Any, embedder: Any, questions: Sequence[str], repea
             started = time.perf_counter()
             retriever.search(question, vector, top_k=top_k)
             times.append((time.perf_counter() - started) * 1000)
-    return {"chunks": len(index), "store_kind": str(index.manifest.get("faiss_kind")), "top_k": top_k,
-            **latency_summary(times)}
+    return {
+        "chunks": len(index),
+        "store_kind": str(index.manifest.get("faiss_kind")),
+        "top_k": top_k,
+        **latency_summary(times),
+    }
 
 
 def child_ask(spec: Json) -> Json:
@@ -780,10 +892,18 @@ def child_ask(spec: Json) -> Json:
     for n, question in enumerate(questions, start=1):
         answer = assistant.ask(question)
         answers.append({"question": question, "refused": answer.refused, "timings": dict(answer.timings)})
-        print(f"  [{n}/{len(questions)}] {answer.timings.get('total', 0.0):.2f} s "
-              f"{'refused' if answer.refused else 'answered'}", file=sys.stderr, flush=True)
-    return {"answers": answers, "warm_up_s": round(warm_up_s, 3), "peak_rss_mb": peak_rss_mb(),
-            "model": settings.generation.model}
+        print(
+            f"  [{n}/{len(questions)}] {answer.timings.get('total', 0.0):.2f} s "
+            f"{'refused' if answer.refused else 'answered'}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return {
+        "answers": answers,
+        "warm_up_s": round(warm_up_s, 3),
+        "peak_rss_mb": peak_rss_mb(),
+        "model": settings.generation.model,
+    }
 
 
 COLD_START_SCRIPT = """
@@ -816,8 +936,7 @@ CHILD_TASKS: dict[str, Callable[[Json], Json]] = {"build": child_build, "ask": c
 def child_main(argv: Sequence[str]) -> int:
     """``python -m qa.bench TASK SPEC_JSON OUT_FILE``: run one measurement, write its JSON to OUT_FILE."""
     if len(argv) != 3 or argv[0] not in CHILD_TASKS:
-        print("usage: python -m qa.bench {build,ask} SPEC_JSON OUT_FILE (internal; use `qa bench`)",
-              file=sys.stderr)
+        print("usage: python -m qa.bench {build,ask} SPEC_JSON OUT_FILE (internal; use `qa bench`)", file=sys.stderr)
         return 2
     from qa.offline import enforce_offline
 

@@ -20,7 +20,7 @@ from qa.ingest import (
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "seeds" / "innocare-mesutoclax-btd.txt"
-TOPIC_DOCS = ROOT.parent / "shared" / "eval-data" / "topic-docs"
+TOPIC_DOCS = ROOT / "eval" / "corpora" / "topic"
 BODY = "The committee reviewed the safety data from all three trials before making its decision."
 
 
@@ -241,13 +241,12 @@ def test_empty_folder_yields_nothing(tmp_path: Path) -> None:
     assert SUPPORTED_EXTENSIONS == (".htm", ".html", ".md", ".pdf", ".txt")
 
 
-@pytest.mark.skipif(not TOPIC_DOCS.is_dir(), reason="shared/eval-data/topic-docs is not beside the repo")
 def test_topic_docs_load_and_chunk() -> None:
     docs, skipped = load_documents([TOPIC_DOCS])
     assert skipped == []
-    assert len(docs) == 8
+    assert len(docs) == 9
     for doc in docs:
-        assert doc.title.endswith("- NCI")
+        assert doc.title.endswith("- NCI") or doc.id.startswith("innocare")
         assert doc.sections
         chunks = chunk_document(doc, target_words=90, overlap_words=20)
         assert len(chunks) >= 5
