@@ -63,11 +63,17 @@ class Assistant:
         self._lock = threading.RLock()
 
     # -- lifecycle -----------------------------------------------------------------
-    def warm_up(self) -> None:
-        """Load the embedder and generator and open the index (building it over seeds/ if absent)."""
+    def warm_up(self, *, prime: bool = True) -> None:
+        """Load the embedder and generator and open the index (building it over seeds/ if absent).
+
+        With ``prime`` the fixed system prompt is run through the generator once, so that the
+        first real question already finds it in the key/value cache.
+        """
         self.embedder.warm_up()
         self._open_index()
         self.generator.warm_up()
+        if prime:
+            generate(self.generator, prompts.answer_messages("?", [("", "-")]), max_tokens=1)
 
     @property
     def index(self) -> Index:
