@@ -16,20 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT_VERSION = 1
+from qa.text import STOPWORDS
+
+FORMAT_VERSION = 2
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
-_STOPWORD_TEXT = """
-a about above after again against all also am an and any are as at be because been before being
-below between both but by can could did do does doing down during each few for from further had has
-have having he her here hers herself him himself his how i if in into is it its itself just me more
-most my myself no nor not now of off on once only or other our ours ourselves out over own same she
-should so some such than that the their theirs them themselves then there these they this those
-through to too under until up very was we were what when where which while who whom why will with
-would you your yours yourself yourselves s t d ll m re ve
-"""
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -152,6 +144,21 @@ class BM25Index:
         return np.bincount(
             np.concatenate(rows_parts), weights=np.concatenate(weight_parts), minlength=len(self.ids)
         ).astype(np.float32)
+
+    def idf(self, word: str) -> float:
+        """Inverse document frequency of ``word`` (its rarest token); unseen words get the highest."""
+        n = len(self.ids)
+        frequencies = [
+            int(self._indptr[self.vocab[t] + 1] - self._indptr[self.vocab[t]]) if t in self.vocab else 0
+            for t in tokenize(word)
+        ]
+        df = min(frequencies, default=0)
+        return float(np.log((n - df + 0.5) / (df + 0.5) + 1.0))
+
+    def has_term(self, word: str) -> bool:
+        """Whether every token of ``word`` occurs somewhere in the indexed texts."""
+        tokens = tokenize(word)
+        return bool(tokens) and all(t in self.vocab for t in tokens)
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """The ``k`` best ``(id, score)`` pairs with a positive score, best first."""

@@ -11,35 +11,44 @@ run of kept sentences becomes one tight passage with exact document offsets.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from qa.chunking import split_sentences
 from qa.embedding import Embedder
-from qa.text import QUESTION_WORDS, STOPWORDS, contains_stem, content_stems
+from qa.text import QUESTION_WORDS, STOPWORDS, contains_stem, content_stems, words
 from qa.types import Chunk, Passage
 
 _REFERS_BACK = re.compile(r"(it|its|this|these|that|those|they|their|such|the (drug|company|designation))\b", re.I)
 
 
-def _overlap(asked: set[str], text: str) -> float:
-    """Share of the question's content stems found in ``text``."""
+def _overlap(asked: dict[str, float], text: str) -> float:
+    """Weighted share of the question's content stems found in ``text`` (weights: rarity)."""
     have = set(content_stems(text))
-    return sum(contains_stem(have, a) for a in asked) / max(len(asked), 1)
+    total = sum(asked.values())
+    return sum(w for a, w in asked.items() if contains_stem(have, a)) / total if total else 0.0
 
 
 class ContextSelector:
     """Picks the question's best sentences from retrieved chunks; caches sentence embeddings."""
 
-    def __init__(self, embedder: Embedder, budget_words: int, cache_size: int = 20000) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        budget_words: int,
+        idf: Callable[[str], float] | None = None,
+        cache_size: int = 20000,
+    ) -> None:
         self.embedder = embedder
+        self.idf = idf
         self.budget_words = budget_words
         self.cache_size = cache_size
         self._cache: dict[str, np.ndarray] = {}
 
-    def run(self, *, question: str, pool: Sequence[Passage]) -> list[Passage]:
+    def run(self, *, question: str, pool: Sequence[Passage], wants_number: bool = False) -> list[Passage]:
+        """``wants_number``: the question asks for a number or a date, so sentences holding one rank higher."""
         units = _sentence_units(pool)
         if not units:
             return []
@@ -47,12 +56,14 @@ class ContextSelector:
         windows = [(units[i - 1].text + " " if u.prev else "") + u.text for i, u in enumerate(units)]
         vectors = self._vectors(question, texts + windows)
         dense = vectors[1:] @ vectors[0]
-        asked = set(content_stems(question, drop=STOPWORDS | QUESTION_WORDS))
+        asked = self._weights(question)
         lexical = np.array([_overlap(asked, t) for t in texts + windows])
         own = dense[: len(units)] + 0.3 * lexical[: len(units)]
         with_previous = dense[len(units) :] + 0.3 * lexical[len(units) :]
         chunk_sim = np.array([u.passage.dense_score or 0.0 for u in units])
         score = np.maximum(own, with_previous) + 0.3 * chunk_sim
+        if wants_number:
+            score += np.array([0.15 if any(ch.isdigit() for ch in t) else 0.0 for t in texts])
         chosen: dict[int, float] = {}
         used = 0
         for j in sorted(range(len(units)), key=lambda j: -score[j]):
@@ -65,6 +76,15 @@ class ContextSelector:
                 used += size
         picked = sorted(chosen)
         return _runs([units[i] for i in picked], [chosen[i] for i in picked])
+
+    def _weights(self, question: str) -> dict[str, float]:
+        """The question's content stems, weighted by how rare each is in the documents."""
+        weights: dict[str, float] = {}
+        for word in words(question):
+            stems = content_stems(word, drop=STOPWORDS | QUESTION_WORDS)
+            if stems:
+                weights[stems[0]] = max(weights.get(stems[0], 0.0), self.idf(word) if self.idf else 1.0)
+        return weights
 
     def _vectors(self, question: str, texts: Sequence[str]) -> np.ndarray:
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
@@ -89,27 +109,36 @@ class _Unit:
 
 
 def _sentence_units(pool: Sequence[Passage]) -> list[_Unit]:
-    """Every distinct non-heading sentence of the pool's chunks, in pool order."""
+    """Every distinct sentence of the pool's chunks, in pool order.
+
+    A short line without final punctuation (a heading, or a label such as "US Brand Name(s)")
+    is joined to the sentence after it rather than standing alone.
+    """
     seen: set[tuple[str, int]] = set()
     units: list[_Unit] = []
     for passage in pool:
         chunk = passage.chunk
         previous_end: int | None = None
+        pending: int | None = None
         for a, b in split_sentences(chunk.text) or [(0, len(chunk.text))]:
-            text = chunk.text[a:b]
-            key = (chunk.doc_id, chunk.start + a)
-            if _is_heading(text) or key in seen:
+            if _is_heading(chunk.text[a:b]) and pending is None:
+                pending = a
+                continue
+            start, pending = (a if pending is None else pending), None
+            key = (chunk.doc_id, chunk.start + start)
+            if key in seen:
                 previous_end = None
                 continue
             seen.add(key)
-            units.append(_Unit(passage, chunk.start + a, chunk.start + b, text, previous_end is not None))
+            text = chunk.text[start:b]
+            units.append(_Unit(passage, chunk.start + start, chunk.start + b, text, previous_end is not None))
             previous_end = b
     return units
 
 
 def _is_heading(sentence: str) -> bool:
     stripped = sentence.strip()
-    return len(stripped.split()) <= 14 and stripped[-1:] not in '.!?:;"”)' and "\n" not in stripped
+    return len(stripped.split()) <= 12 and stripped[-1:] not in '.!?:;"”' and "\n" not in stripped
 
 
 def _runs(units: Sequence[_Unit], scores: Sequence[float]) -> list[Passage]:

@@ -44,7 +44,7 @@ from qa.settings import Settings
 from qa.store import StoreError, VectorStore, choose_kind, convert_store, create_store, load_store
 from qa.types import Chunk, Document, Page, Section
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "current"
 LOCK_FILE = ".lock"
 TMP_PREFIX = ".tmp-"
@@ -412,6 +412,14 @@ class Index:
 
     def documents(self) -> list[DocInfo]:
         return self._snapshot.documents()
+
+    def idf(self, word: str) -> float:
+        """How rare ``word`` is across the indexed chunks (BM25 inverse document frequency)."""
+        return self._snapshot.bm25.idf(word)
+
+    def mentions(self, word: str) -> bool:
+        """Whether ``word`` occurs anywhere in the indexed documents (by the keyword index)."""
+        return self._snapshot.bm25.has_term(word)
 
     def get_document(self, doc_id: str) -> Document:
         return self._snapshot.get_document(doc_id)

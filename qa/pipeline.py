@@ -59,7 +59,9 @@ class Assistant:
         self.generator = generator or create_generator(self.settings.generation, self.settings.paths.cache)
         self._index = index
         self._retriever: HybridRetriever | None = None
-        self.selector = ContextSelector(self.embedder, self.settings.generation.context_words)
+        self.selector = ContextSelector(
+            self.embedder, self.settings.generation.context_words, idf=lambda word: self.index.idf(word)
+        )
         self._lock = threading.RLock()
 
     # -- lifecycle -----------------------------------------------------------------
@@ -198,14 +200,15 @@ class Assistant:
         if not pool or relevance < settings.retrieval.min_dense_score:
             yield self._refusal(question, pool, relevance, "No passage of the documents is relevant.")
             return
-        missing = missing_premise_terms(question, candidates[: max(k * 2, 8)])
+        missing = missing_premise_terms(question, candidates[: max(k * 2, 8)], self.index.mentions)
         if missing:
             yield self._false_premise(question, pool, relevance, missing)
             return
 
         t = time.perf_counter()
         expanded = self._with_neighbours(pool)
-        passages = self.selector.run(question=question, pool=expanded)
+        wants = expected_type(question)
+        passages = self.selector.run(question=question, pool=expanded, wants_number=wants in ("number", "date"))
         context = {p.chunk.id: p.chunk.text for p in expanded}
         _add(timings, "focus", time.perf_counter() - t)
         several_docs = len({p.chunk.doc_id for p in passages}) > 1

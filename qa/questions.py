@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from qa import prompts
 from qa.citations import critical_terms, strip_markers
@@ -73,27 +73,34 @@ def says_not_found(text: str) -> bool:
     return not low.strip(" .") or any(marker in low for marker in prompts.NOT_FOUND_MARKERS)
 
 
-def missing_premise_terms(question: str, passages: Sequence[Passage]) -> list[str]:
+def missing_premise_terms(
+    question: str, passages: Sequence[Passage], in_corpus: Callable[[str], bool] | None = None
+) -> list[str]:
     """Names, acronyms and numbers in the question that no retrieved passage mentions.
 
     An acronym counts as mentioned when the passages spell it out, and a run of capitalised
-    words when the passages use its initials ("Shanghai Stock Exchange" / "SSE").
+    words when the passages use its initials ("Shanghai Stock Exchange" / "SSE"). A term the
+    retrieved passages lack but ``in_corpus`` finds elsewhere in the documents is not a broken
+    premise (the answer check still requires it next to whatever the answer cites).
     """
     text = " ".join(p.text for p in passages)
     stems = set(content_stems(text))
     initials = _initialisms(text)
-    tokens = words(question)
+    tokens = [part for token in words(question) for part in token.split("-") if part]
     flagged: list[int] = []
     for i, token in enumerate(tokens):
         terms = critical_terms(("x " if i else "") + token)
         if i == 0 and not any(ch.isdigit() for ch in token) and sum(ch.isupper() for ch in token) < 2:
             continue
-        if terms and not all(contains_stem(stems, t) for t in terms):
-            if token.isupper() and token.lower() in initials:
-                continue
-            if _DEMONYM.search(token) and any(s.startswith(token.lower()[:4]) for s in stems):
-                continue  # "Chinese" is about "China"
-            flagged.append(i)
+        if not terms or all(contains_stem(stems, t) for t in terms):
+            continue
+        if token.isupper() and token.lower() in initials:
+            continue
+        if _DEMONYM.search(token) and any(s.startswith(token.lower()[:4]) for s in stems):
+            continue  # "Chinese" is about "China"
+        if in_corpus is not None and in_corpus(token):
+            continue
+        flagged.append(i)
     acronyms = {w.lower() for w in words(text) if len(w) >= 2 and w.isupper()}
     missing: list[str] = []
     for run in _consecutive(flagged):

@@ -32,9 +32,13 @@ def test_a_sentence_that_refers_back_brings_its_antecedent() -> None:
     assert "Mantle cell lymphoma is a rare subtype" in joined
 
 
-def test_headings_are_not_passages() -> None:
+def test_headings_and_labels_travel_with_the_next_sentence() -> None:
     selector = ContextSelector(HashingEmbedder(64), budget_words=200)
     assert all(p.text != "Lymphoma Facts" for p in selector.run(question="lymphoma facts", pool=_pool()))
+    text = "US Brand Name(s)\n\nBrukinsa\n\nFDA Approved\n\nYes"
+    chunk = Chunk("z#0", "z", "Zanubrutinib", text, 0, len(text), 0)
+    passages = selector.run(question="What is the brand name?", pool=[Passage(chunk=chunk, score=1.0)])
+    assert any("US Brand Name(s)\n\nBrukinsa" in p.text for p in passages)
 
 
 def test_best_sentence_skips_headings() -> None:
