@@ -180,8 +180,8 @@ class Assistant:
 
     def rewrite(self, question: str, history: History) -> str:
         """Turn a follow-up ("and in AML?") into a standalone question using the conversation."""
-        if not FOLLOW_UP.search(question) and len(words(question)) > 6:
-            return question
+        if not FOLLOW_UP.search(question):
+            return question  # already standalone: no model call, and the cached prompt prefix stays warm
         text = generate(self.generator, prompts.rewrite_messages(question, history), max_tokens=48)
         text = strip_markers(text).strip().strip('"').splitlines()[0] if text.strip() else ""
         if len(words(text)) < 3 or len(text) > 400:

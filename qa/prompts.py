@@ -29,13 +29,11 @@ REFUSAL_TEXT = "The documents don't say."
 
 FALSE_PREMISE_TEXT = "The documents don't support the premise of the question ({terms} not found). What they say:"
 
-REWRITE_SYSTEM = (
-    "Rewrite the user's last question as one standalone question, using the earlier "
-    "conversation to resolve words like 'it', 'that' or 'and in ...'. Reply with the "
-    "question only."
+REWRITE_USER = (
+    "Conversation:\n{history}\n\nLast question: {question}\n\n"
+    "Rewrite the last question as one standalone question, using the conversation to resolve words "
+    "like 'it', 'that' or 'and in ...'. Reply with the question only."
 )
-
-REWRITE_USER = "Conversation:\n{history}\n\nLast question: {question}\n\nStandalone question:"
 
 NOT_FOUND_MARKERS = (
     "not found",
@@ -89,11 +87,12 @@ def answer_messages(
 
 
 def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    """The rewrite request shares the answer prompt's system turn, so its cached prefix stays warm."""
     lines = []
     for asked, answered in history[-3:]:
         lines.append(f"User: {asked}")
         lines.append(f"Assistant: {answered}")
     return [
-        {"role": "system", "content": REWRITE_SYSTEM},
+        {"role": "system", "content": ANSWER_SYSTEM},
         {"role": "user", "content": REWRITE_USER.format(history="\n".join(lines), question=question)},
     ]

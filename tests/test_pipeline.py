@@ -120,7 +120,7 @@ def test_stream_yields_text_then_the_verified_answer(tmp_path: Path) -> None:
 
 def test_follow_up_is_rewritten_with_the_conversation(tmp_path: Path) -> None:
     def reply(messages: Messages) -> str:
-        if "Standalone question" in messages[-1]["content"]:
+        if "standalone question" in messages[-1]["content"]:
             return "Which companies market venetoclax in AML?"
         return f"AbbVie and Roche [{_passage_numbered(messages, 'AbbVie')}]."
 
