@@ -84,6 +84,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.question:
         question = " ".join(args.question)
         try:
+            if question.strip():
+                assistant.warm_up(prime=False)  # loads both models at once
             print_answer(assistant.ask(question), as_json=args.json)
         except QuestionError as exc:
             print(f"error: {exc}", file=sys.stderr)

@@ -71,9 +71,25 @@ class Assistant:
         With ``prime`` the fixed system prompt is run through the generator once, so that the
         first real question already finds it in the key/value cache.
         """
-        self.embedder.warm_up()
-        self._open_index()
-        self.generator.warm_up()
+        failures: list[BaseException] = []
+
+        def load_generator() -> None:
+            try:
+                self.generator.warm_up()
+            except BaseException as exc:  # re-raised below, in the caller's thread
+                failures.append(exc)
+
+        # The generator loads (and its weights are hash-checked) in C code that releases the GIL,
+        # so it overlaps with importing and loading the embedding model.
+        loader = threading.Thread(target=load_generator, name="qa-generator-load", daemon=True)
+        loader.start()
+        try:
+            self.embedder.warm_up()
+            self._open_index()
+        finally:
+            loader.join()
+        if failures:
+            raise failures[0]
         if prime:
             generate(self.generator, prompts.answer_messages("?", [("", "-")]), max_tokens=1)
 
@@ -368,6 +384,7 @@ def default_assistant() -> Assistant:
     with _default_lock:
         if _default is None:
             _default = Assistant()
+            _default.warm_up(prime=False)  # load both models at once; no priming for a one-off question
         return _default
 
 
