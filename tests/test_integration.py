@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def _check_citations(assistant: Assistant, answer_citations: list) -> None:  # t
 def test_answers_with_a_verified_citation(assistant: Assistant) -> None:
     answer = assistant.ask("Which agency granted the Breakthrough Therapy Designation to mesutoclax?")
     assert not answer.refused, answer
-    assert "Center for Drug Evaluation" in answer.text or "CDE" in answer.text
+    # The article names the Center for Drug Evaluation (CDE) of China's NMPA; either is right.
+    assert re.search(r"Center for Drug Evaluation|CDE|NMPA|National Medical Products", answer.text), answer.text
     assert answer.citations and "[1]" in answer.text
     _check_citations(assistant, answer.citations)
 
