@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qa.chunking import split_sentences
 from qa.text import QUESTION_WORDS, STOPWORDS, contains_stem, content_stems, stem, words
@@ -149,19 +149,8 @@ def verify_answer(
                 numbering[m] = len(numbering) + 1
                 chunk = passages[m - 1].chunk
                 start, end = quote_span(chunk, claim)
-                quote_text = _document_slice(chunk, start, end)
-                citations.append(
-                    Citation(
-                        n=numbering[m],
-                        doc_id=chunk.doc_id,
-                        title=chunk.title,
-                        chunk_id=chunk.id,
-                        start=start,
-                        end=end,
-                        quote=quote_text,
-                        support=round(support(claim, quote_text, question), 3),
-                    )
-                )
+                citation = cite(numbering[m], chunk, start, end)
+                citations.append(replace(citation, support=round(support(claim, citation.quote, question), 3)))
             labels.append(f"[{numbering[m]}]")
         body = claim.rstrip()
         tail = ""
@@ -172,5 +161,7 @@ def verify_answer(
     return VerifiedAnswer(" ".join(parts), citations, mean_support, len(kept), dropped, reattributed)
 
 
-def _document_slice(chunk: Chunk, start: int, end: int) -> str:
-    return chunk.text[start - chunk.start : end - chunk.start]
+def cite(n: int, chunk: Chunk, start: int, end: int, support: float = 0.0) -> Citation:
+    """A citation of the document span ``[start, end)``, which lies inside ``chunk``."""
+    quote = chunk.text[start - chunk.start : end - chunk.start]
+    return Citation(n, chunk.doc_id, chunk.title, chunk.id, start, end, quote, support)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa import prompts
-from qa.citations import parse_markers, strip_markers, verify_answer
+from qa.citations import cite, parse_markers, strip_markers, verify_answer
 from qa.context import ContextSelector, best_sentence
 from qa.embedding import Embedder, create_embedder
 from qa.generation import Generator, create_generator, generate
@@ -319,21 +319,10 @@ class Assistant:
         if found is None:
             return answer
         chunk, start, end = found
-        quote = chunk.text[start - chunk.start : end - chunk.start]
+        citation = cite(1, chunk, start, end)
         terms = ", ".join(f"“{m}”" for m in missing)
-        answer.text = f"{prompts.FALSE_PREMISE_TEXT.format(terms=terms)} {quote.strip()} [1]"
-        answer.citations = [
-            Citation(
-                n=1,
-                doc_id=chunk.doc_id,
-                title=chunk.title,
-                chunk_id=chunk.id,
-                start=start,
-                end=end,
-                quote=quote,
-                support=0.0,
-            )
-        ]
+        answer.text = f"{prompts.FALSE_PREMISE_TEXT.format(terms=terms)} {citation.quote.strip()} [1]"
+        answer.citations = [citation]
         return answer
 
 
