@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,8 +59,7 @@ def print_answer(answer: object, *, as_json: bool) -> None:
 
     assert isinstance(answer, Answer)
     if as_json:
-        data = asdict(answer)
-        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2, default=str))
         return
     print(answer.text)
     for note in answer.notes:

@@ -60,9 +60,6 @@ class QAIndexError(RuntimeError):
     """Base class of index errors; messages say how to fix the problem."""
 
 
-IndexError_ = QAIndexError
-
-
 class IndexNotFound(QAIndexError):
     """No index has been built in the folder yet."""
 

@@ -719,20 +719,14 @@ def build_app(
             button.click(lambda t=text: t, None, question_box, **pending_kw).then(
                 show_pending, [question_box, turns_state], chatbot, **pending_kw
             ).then(respond, chat_inputs, chat_outputs, api_visibility="private", **ask_kw)
-        clear_button.click(
-            clear_chat,
-            None,
-            [chatbot, turns_state, sources_html, passages_html, question_box],
-            queue=False,
-            api_visibility="private",
-        )
-        chatbot.clear(
-            clear_chat,
-            None,
-            [chatbot, turns_state, sources_html, passages_html, question_box],
-            queue=False,
-            api_visibility="private",
-        )
+        for clear_event in (clear_button.click, chatbot.clear):
+            clear_event(
+                clear_chat,
+                None,
+                [chatbot, turns_state, sources_html, passages_html, question_box],
+                queue=False,
+                api_visibility="private",
+            )
         show_passages.change(
             toggle_passages, show_passages, passages_group, queue=False, api_visibility="private"
         )

@@ -21,6 +21,18 @@ def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess
     )
 
 
+def _seeds(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
+    """A ``seeds/`` folder in ``tmp_path`` holding ``files``."""
+    docs = tmp_path / "seeds"
+    docs.mkdir()
+    for name, content in files.items():
+        if isinstance(content, bytes):
+            (docs / name).write_bytes(content)
+        else:
+            (docs / name).write_text(content, encoding="utf-8")
+    return docs
+
+
 def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
@@ -43,9 +55,7 @@ def test_parser_defaults() -> None:
 
 
 def test_index_then_report_no_change(tmp_path: Path) -> None:
-    docs = tmp_path / "seeds"
-    docs.mkdir()
-    (docs / "a.txt").write_text("Alpha is a drug. It treats lymphoma in adults.\n", encoding="utf-8")
+    _seeds(tmp_path, {"a.txt": "Alpha is a drug. It treats lymphoma in adults.\n"})
     first = _run("index", "--quiet", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "1 added" in first.stdout
@@ -54,7 +64,7 @@ def test_index_then_report_no_change(tmp_path: Path) -> None:
 
 
 def test_empty_seeds_folder_says_what_to_do(tmp_path: Path) -> None:
-    (tmp_path / "seeds").mkdir()
+    _seeds(tmp_path, {})
     result = _run("index", "--quiet", cwd=tmp_path)
     assert result.returncode == 1
     assert "add .txt, .md, .html or .pdf files" in result.stderr
@@ -67,12 +77,13 @@ def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_unsupported_and_binary_files_are_skipped_with_reasons(tmp_path: Path) -> None:
-    docs = tmp_path / "seeds"
-    docs.mkdir()
-    (docs / "good.md").write_text("# Title\n\nBeta is studied in AML.\n", encoding="utf-8")
-    (docs / "image.png").write_bytes(b"\x89PNG\r\n")
-    (docs / "fake.txt").write_bytes(bytes(range(256)) * 4)
-    (docs / "empty.txt").write_text("", encoding="utf-8")
+    files: dict[str, str | bytes] = {
+        "good.md": "# Title\n\nBeta is studied in AML.\n",
+        "image.png": b"\x89PNG\r\n",
+        "fake.txt": bytes(range(256)) * 4,
+        "empty.txt": "",
+    }
+    _seeds(tmp_path, files)
     result = _run("index", "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "1 added" in result.stdout
@@ -92,9 +103,7 @@ def test_empty_question_is_refused_politely(tmp_path: Path) -> None:
 
 
 def test_corrupt_index_names_the_fix(tmp_path: Path) -> None:
-    docs = tmp_path / "seeds"
-    docs.mkdir()
-    (docs / "a.txt").write_text("Gamma is a drug for CLL.\n", encoding="utf-8")
+    _seeds(tmp_path, {"a.txt": "Gamma is a drug for CLL.\n"})
     assert _run("index", "--quiet", cwd=tmp_path).returncode == 0
     for path in (tmp_path / "index").rglob("faiss.index"):
         path.write_bytes(b"garbage")

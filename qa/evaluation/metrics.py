@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qa.citations import split_answer, strip_markers
+from qa.citations import parse_markers, split_answer, strip_markers
 from qa.cleaning import normalize_for_match
 from qa.types import Answer
 
@@ -54,7 +54,6 @@ N_BINS = 10
 RECALL_KS: tuple[int, ...] = (1, 3)
 
 YES_NO_MAYBE = "yes/no/maybe"
-_MARKER = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCT = set(string.punctuation)
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -340,7 +339,7 @@ def citation_coverage(text: str) -> float | None:
     sentences = split_answer_sentences(text)
     if not sentences:
         return None
-    cited = sum(1 for s in sentences if _MARKER.search(s))
+    cited = sum(1 for s in sentences if parse_markers(s))
     return cited / len(sentences)
 
 
