@@ -4,7 +4,8 @@
     >>> answer = ask("Which agency granted the designation?")
     >>> answer.text, answer.citations
 
-Importing this package loads no model: heavy work happens on first use.
+Importing this package loads no model and changes no environment variable: the offline
+switches are set where models load and where the CLI, the UI and ``Assistant`` start.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from qa.offline import block_network, enforce_offline
+from qa.offline import block_network
 from qa.types import Answer, Chunk, Citation, Document, Passage
 
-enforce_offline()
-if os.environ.get("QA_BLOCK_NETWORK") == "1":
+if os.environ.get("QA_BLOCK_NETWORK") == "1":  # opt-in, for test runs: refuse non-loopback connections
     block_network()
 
 if TYPE_CHECKING:

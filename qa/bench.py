@@ -19,18 +19,19 @@ import os
 import platform
 import random
 import re
-import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from qa.measure import REPO, describe, git_commit, markdown_table, mean, peak_rss_mb, percentile
 
 SCHEMA_VERSION = 1
 SCALE_EMBEDDER = "hashing-384"  # stands in for the real model where embedding it all would take too long
@@ -41,9 +42,10 @@ DEFAULT_SCALES = (1, 10, 100)
 DEFAULT_PRESETS = ("accurate", "fast")
 COLD_START_QUESTION = "Which agency granted the Breakthrough Therapy Designation?"
 CHILD_TIMEOUT = 3 * 3600
-REPO = Path(__file__).resolve().parents[1]
+ASK_STAGES = ("total", "retrieval", "focus", "prompt", "decode", "verify")
 
 Json = dict[str, Any]
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- CLI
@@ -156,42 +158,240 @@ def load_questions(path: Path) -> list[str]:
     return [str(json.loads(line)["question"]) for line in lines if line.strip()]
 
 
+# --------------------------------------------------------------------------- results
+# Field order is the key order of ``results.json``; ``asdict`` of :class:`BenchResults` is that file.
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Where the run happened: hardware, load, software versions and the git commit."""
+
+    date: str
+    cpu_model: str
+    cores: int | None
+    usable_cores: int | None
+    ram_gb: float | None
+    load_average: list[float] | None
+    platform: str
+    python: str
+    versions: dict[str, str]
+    git_commit: str
+    load_average_end: list[float] | None = None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the run measured."""
+
+    quick: bool
+    full: bool
+    scales: list[int]
+    presets: list[str]
+    questions: int
+    retrieval_repeats: int
+    embedding_model: str
+    options: Json
+
+
+@dataclass(frozen=True)
+class Build:
+    """One index build from scratch, in a fresh process."""
+
+    documents: int
+    chunks: int
+    skipped: int
+    build_seconds: float
+    embedder_load_seconds: float
+    docs_per_s: float
+    chunks_per_s: float
+    peak_rss_mb: float
+    label: str
+    scale: int
+    embedder: str
+    real_embedder: bool
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """``HybridRetriever.search`` latency (ms) on one built index, query vectors precomputed."""
+
+    chunks: int
+    store_kind: str
+    top_k: int
+    n: int
+    p50_ms: float | None
+    p95_ms: float | None
+    mean_ms: float | None
+    max_ms: float | None
+    label: str
+    scale: int
+    embedder: str
+
+
+@dataclass(frozen=True)
+class QueryEmbedding:
+    """Latency (ms) of embedding one question at a time."""
+
+    model: str
+    n: int
+    p50_ms: float | None
+    p95_ms: float | None
+    mean_ms: float | None
+    max_ms: float | None
+
+
+@dataclass(frozen=True)
+class BuildRun:
+    """A build with what was timed on its index, when asked for."""
+
+    build: Build
+    retrieval: Retrieval | None = None
+    query_embedding: QueryEmbedding | None = None
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    """A new process to its first answer, in seconds (``interpreter_start_s`` and ``total_s`` from launch)."""
+
+    imports_s: float
+    warm_up_s: float
+    embedder_load_s: float
+    index_open_s: float
+    llm_load_s: float
+    first_ask_s: float
+    in_process_s: float
+    refused: bool
+    answer: str
+    peak_rss_mb: float
+    preset: str
+    interpreter_start_s: float
+    total_s: float
+
+
+@dataclass(frozen=True)
+class AskSummary:
+    """Warm ``ask()`` latency of one preset: p50/p95 seconds per stage, token rates and memory."""
+
+    questions: int
+    generated: int
+    refused: int
+    decode_tokens_per_s: float
+    prompt_tokens_per_s: float
+    mean_prompt_tokens: float | None
+    mean_completion_tokens: float | None
+    generated_total_p50_s: float | None
+    total_p50_s: float | None
+    total_p95_s: float | None
+    retrieval_p50_s: float | None
+    retrieval_p95_s: float | None
+    focus_p50_s: float | None
+    focus_p95_s: float | None
+    prompt_p50_s: float | None
+    prompt_p95_s: float | None
+    decode_p50_s: float | None
+    decode_p95_s: float | None
+    verify_p50_s: float | None
+    verify_p95_s: float | None
+    preset: str
+    model: str
+    warm_up_s: float
+    peak_rss_mb: float
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """One target against its measured value (``met`` None: not measured)."""
+
+    name: str
+    target: str
+    limit: float
+    unit: str
+    value: float | None
+    met: bool | None
+
+
+@dataclass(frozen=True)
+class BenchResults:
+    """Everything one ``qa bench`` run measured (``results.json``)."""
+
+    schema: int
+    machine: Machine
+    run: RunInfo
+    index_build: list[Build]
+    retrieval: list[Retrieval]
+    query_embedding: QueryEmbedding | None
+    cold_start: ColdStart | None
+    ask: dict[str, AskSummary]
+    errors: list[str]
+    peak_memory_mb: dict[str, float]
+    targets: list[TargetResult] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """What a ``build`` child process builds and times."""
+
+    paths: list[str]
+    index_dir: str
+    embedding_model: str
+    progress: bool
+    questions: list[str]
+    retrieval: bool
+    query_embedding: bool
+    repeats: int
+
+
+@dataclass(frozen=True)
+class AskSpec:
+    """What an ``ask`` child process asks."""
+
+    preset: str
+    index_dir: str
+    embedding_model: str
+    questions: list[str]
+
+
 # --------------------------------------------------------------------------- orchestration
 
 
-def measure(plan: Plan) -> Json:
+def measure(plan: Plan) -> BenchResults:
     """Run every measurement of ``plan`` (in child processes) and return the results."""
-    results: Json = {
-        "schema": SCHEMA_VERSION,
-        "machine": machine_info(),
-        "run": {
-            "quick": plan.quick,
-            "full": plan.full,
-            "scales": plan.scales,
-            "presets": plan.presets,
-            "questions": len(plan.questions),
-            "retrieval_repeats": plan.repeats,
-            "embedding_model": plan.embedding_model,
-            "options": plan.options,
-        },
-    }
+    machine = machine_info()
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
         work = Path(tmp)
         seeds_index = work / "index-seeds"
         builds = measure_builds(plan, work, seeds_index)
-        results["index_build"] = [
-            {k: v for k, v in b.items() if k not in ("retrieval", "query_embedding")} for b in builds
-        ]
-        results["retrieval"] = [b["retrieval"] for b in builds if b.get("retrieval")]
-        results["query_embedding"] = builds[0].get("query_embedding")
-        results.update(measure_llm(plan, seeds_index))
-    results["machine"]["load_average_end"] = load_average()
-    results["peak_memory_mb"] = peak_memory(results)
-    results["targets"] = evaluate_targets(results)
-    return results
+        cold_start, asks, errors = measure_llm(plan, seeds_index)
+    index_build = [b.build for b in builds]
+    results = BenchResults(
+        schema=SCHEMA_VERSION,
+        machine=replace(machine, load_average_end=load_average()),
+        run=run_info(plan),
+        index_build=index_build,
+        retrieval=[b.retrieval for b in builds if b.retrieval],
+        query_embedding=builds[0].query_embedding,
+        cold_start=cold_start,
+        ask=asks,
+        errors=errors,
+        peak_memory_mb=peak_memory(index_build, cold_start, asks),
+    )
+    return replace(results, targets=evaluate_targets(results))
 
 
-def measure_builds(plan: Plan, work: Path, seeds_index: Path) -> list[Json]:
+def run_info(plan: Plan) -> RunInfo:
+    return RunInfo(
+        quick=plan.quick,
+        full=plan.full,
+        scales=plan.scales,
+        presets=plan.presets,
+        questions=len(plan.questions),
+        retrieval_repeats=plan.repeats,
+        embedding_model=plan.embedding_model,
+        options=plan.options,
+    )
+
+
+def measure_builds(plan: Plan, work: Path, seeds_index: Path) -> list[BuildRun]:
     """The seeds build (its index serves the LLM steps), then one build per corpus scale."""
     builds = [measure_build("seeds", 0, [plan.seeds], plan.embedding_model, seeds_index, plan, query_embedding=True)]
     for scale in plan.scales:
@@ -210,17 +410,17 @@ def measure_builds(plan: Plan, work: Path, seeds_index: Path) -> list[Json]:
     return builds
 
 
-def measure_llm(plan: Plan, seeds_index: Path) -> Json:
-    """Cold start and warm answer latency per preset (nothing without presets, i.e. with --skip-llm)."""
+def measure_llm(plan: Plan, seeds_index: Path) -> tuple[ColdStart | None, dict[str, AskSummary], list[str]]:
+    """Cold start, warm answer latency per preset and the errors (nothing without presets, i.e. --skip-llm)."""
     errors: list[str] = []
     cold = partial(measure_cold_start, plan, seeds_index)
     cold_start = attempt(errors, "cold start", cold) if plan.presets else None
     asks = {p: attempt(errors, f"ask ({p})", partial(measure_ask, p, plan, seeds_index)) for p in plan.presets}
     measured = {p: a for p, a in asks.items() if a is not None}
-    return {"cold_start": cold_start, "ask": measured, "errors": errors}
+    return cold_start, measured, errors
 
 
-def attempt(errors: list[str], step: str, measure_step: Callable[[], Json]) -> Json | None:
+def attempt(errors: list[str], step: str, measure_step: Callable[[], T]) -> T | None:
     """Run one LLM measurement; a failure is recorded (and the run goes on) instead of losing the rest."""
     try:
         return measure_step()
@@ -248,12 +448,12 @@ def child_env(plan: Plan, **settings_env: str) -> dict[str, str]:
     return env
 
 
-def run_child(task: str, spec: Json, plan: Plan, *, timeout: float = CHILD_TIMEOUT) -> Json:
+def run_child(task: str, spec: BuildSpec | AskSpec, plan: Plan, *, timeout: float = CHILD_TIMEOUT) -> Json:
     """``python -m qa.bench TASK SPEC OUT`` in a fresh process; returns the JSON it wrote to OUT."""
     with tempfile.NamedTemporaryFile(prefix=f"qa-bench-{task}-", suffix=".json", delete=False) as handle:
         out = Path(handle.name)
     try:
-        command = [sys.executable, "-m", "qa.bench", task, json.dumps(spec), str(out)]
+        command = [sys.executable, "-m", "qa.bench", task, json.dumps(asdict(spec)), str(out)]
         completed = subprocess.run(command, env=child_env(plan), timeout=timeout, check=False)
         if completed.returncode != 0:
             raise RuntimeError(f"benchmark step {task!r} failed with exit code {completed.returncode}")
@@ -273,35 +473,34 @@ def measure_build(
     *,
     retrieval: bool = False,
     query_embedding: bool = False,
-) -> Json:
+) -> BuildRun:
     _log(f"index build: {label} with {embedder} ...")
-    spec = {
-        "paths": [str(p.resolve()) for p in paths],
-        "index_dir": str(index_dir),
-        "embedding_model": embedder,
-        "progress": not plan.quick,
-        "questions": plan.questions if (retrieval or query_embedding) else [],
-        "retrieval": retrieval,
-        "query_embedding": query_embedding,
-        "repeats": plan.repeats,
-    }
+    spec = BuildSpec(
+        paths=[str(p.resolve()) for p in paths],
+        index_dir=str(index_dir),
+        embedding_model=embedder,
+        progress=not plan.quick,
+        questions=plan.questions if (retrieval or query_embedding) else [],
+        retrieval=retrieval,
+        query_embedding=query_embedding,
+        repeats=plan.repeats,
+    )
     result = run_child("build", spec, plan)
-    result.update(
-        label=label,
-        scale=scale,
-        embedder=embedder,
-        real_embedder=not embedder.startswith("hashing-") or embedder == plan.embedding_model,
-    )
-    if result.get("retrieval"):
-        result["retrieval"].update(label=label, scale=scale, embedder=embedder)
+    timed_retrieval, timed_embedding = result.pop("retrieval", None), result.pop("query_embedding", None)
+    real = not embedder.startswith("hashing-") or embedder == plan.embedding_model
+    build = Build(**result, label=label, scale=scale, embedder=embedder, real_embedder=real)
     _log(
-        f"  {result['documents']} docs, {result['chunks']} chunks in {result['build_seconds']:.1f} s "
-        f"({result['chunks_per_s']:.1f} chunks/s), peak {result['peak_rss_mb']:.0f} MB"
+        f"  {build.documents} docs, {build.chunks} chunks in {build.build_seconds:.1f} s "
+        f"({build.chunks_per_s:.1f} chunks/s), peak {build.peak_rss_mb:.0f} MB"
     )
-    return result
+    return BuildRun(
+        build,
+        Retrieval(**timed_retrieval, label=label, scale=scale, embedder=embedder) if timed_retrieval else None,
+        QueryEmbedding(**timed_embedding) if timed_embedding else None,
+    )
 
 
-def measure_cold_start(plan: Plan, index_dir: Path) -> Json:
+def measure_cold_start(plan: Plan, index_dir: Path) -> ColdStart:
     preset = "accurate" if "accurate" in plan.presets else plan.presets[0]
     _log(f"cold start ({preset}): new process to first answer ...")
     env = child_env(plan, QA_PATHS__INDEX=str(index_dir), QA_PRESET=preset, QA_EMBEDDING__MODEL=plan.embedding_model)
@@ -320,30 +519,26 @@ def measure_cold_start(plan: Plan, index_dir: Path) -> Json:
         data: Json = json.loads(out.read_text(encoding="utf-8"))
     finally:
         out.unlink(missing_ok=True)
-    data["preset"] = preset
-    data["interpreter_start_s"] = data.pop("wall_start") - launched
-    data["total_s"] = data.pop("wall_answer") - launched
-    _log(
-        f"  first answer after {data['total_s']:.1f} s (imports {data['imports_s']:.1f}, "
-        f"warm_up {data['warm_up_s']:.1f}, first ask {data['first_ask_s']:.1f})"
+    wall_start, wall_answer = data.pop("wall_start"), data.pop("wall_answer")
+    cold = ColdStart(
+        **data, preset=preset, interpreter_start_s=wall_start - launched, total_s=wall_answer - launched
     )
-    return data
-
-
-def measure_ask(preset: str, plan: Plan, index_dir: Path) -> Json:
-    _log(f"warm ask(), preset {preset}: {len(plan.questions)} questions ...")
-    spec = {
-        "preset": preset,
-        "index_dir": str(index_dir),
-        "embedding_model": plan.embedding_model,
-        "questions": plan.questions,
-    }
-    raw = run_child("ask", spec, plan)
-    summary = summarize_ask(raw["answers"])
-    summary.update(preset=preset, model=raw["model"], warm_up_s=raw["warm_up_s"], peak_rss_mb=raw["peak_rss_mb"])
     _log(
-        f"  p50 {summary['total_p50_s']:.2f} s, p95 {summary['total_p95_s']:.2f} s, "
-        f"decode {summary['decode_tokens_per_s']:.1f} tok/s, peak {summary['peak_rss_mb']:.0f} MB"
+        f"  first answer after {cold.total_s:.1f} s (imports {cold.imports_s:.1f}, "
+        f"warm_up {cold.warm_up_s:.1f}, first ask {cold.first_ask_s:.1f})"
+    )
+    return cold
+
+
+def measure_ask(preset: str, plan: Plan, index_dir: Path) -> AskSummary:
+    _log(f"warm ask(), preset {preset}: {len(plan.questions)} questions ...")
+    spec = AskSpec(
+        preset=preset, index_dir=str(index_dir), embedding_model=plan.embedding_model, questions=plan.questions
+    )
+    summary = summarize_ask(preset, run_child("ask", spec, plan))
+    _log(
+        f"  p50 {summary.total_p50_s or 0.0:.2f} s, p95 {summary.total_p95_s or 0.0:.2f} s, "
+        f"decode {summary.decode_tokens_per_s:.1f} tok/s, peak {summary.peak_rss_mb:.0f} MB"
     )
     return summary
 
@@ -392,66 +587,72 @@ def synthesize_copy(text: str, copy: int, stem: str) -> str:
 # --------------------------------------------------------------------------- statistics and targets
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (``q`` in 0..100), like ``numpy.percentile``; NaN when empty."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100.0
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def latency_summary(values_ms: Sequence[float]) -> Json:
+    """Count, p50, p95, mean and max of latencies in ms, to the microsecond (the ``results.json`` keys)."""
+    stats = describe(values_ms)
     return {
-        "n": len(values_ms),
-        "p50_ms": round(percentile(values_ms, 50), 3),
-        "p95_ms": round(percentile(values_ms, 95), 3),
-        "mean_ms": round(sum(values_ms) / len(values_ms), 3) if values_ms else float("nan"),
-        "max_ms": round(max(values_ms), 3) if values_ms else float("nan"),
+        "n": stats.n,
+        "p50_ms": _round(stats.p50, 3),
+        "p95_ms": _round(stats.p95, 3),
+        "mean_ms": _round(stats.mean, 3),
+        "max_ms": _round(stats.max, 3),
     }
 
 
-def summarize_ask(answers: Sequence[Json]) -> Json:
-    """p50/p95 of the answer timings, split by stage, with token rates (from the generated answers)."""
+def summarize_ask(preset: str, raw: Json) -> AskSummary:
+    """p50/p95 of an ``ask`` child's answer timings, split by stage, with token rates (from generated answers)."""
+    answers: list[Json] = raw["answers"]
 
     def col(key: str, rows: Sequence[Json] = answers) -> list[float]:
         return [float(a["timings"].get(key, 0.0)) for a in rows]
 
     generated = [a for a in answers if a["timings"].get("completion_tokens", 0.0) > 0]
     decode_tokens = sum(max(t - 1.0, 0.0) for t in col("completion_tokens", generated))
-    decode_s = sum(col("decode", generated))
-    prompt_s = sum(col("prompt", generated))
+    decode_s, prompt_s = sum(col("decode", generated)), sum(col("prompt", generated))
     prompt_tokens = sum(col("prompt_tokens", generated))
-    out: Json = {
-        "questions": len(answers),
-        "generated": len(generated),
-        "refused": sum(1 for a in answers if a["refused"]),
-        "decode_tokens_per_s": round(decode_tokens / decode_s, 2) if decode_s > 0 else 0.0,
-        "prompt_tokens_per_s": round(prompt_tokens / prompt_s, 1) if prompt_s > 0 else 0.0,
-        "mean_prompt_tokens": round(_mean(col("prompt_tokens", generated)), 1),
-        "mean_completion_tokens": round(_mean(col("completion_tokens", generated)), 1),
-        "generated_total_p50_s": round(percentile(col("total", generated), 50), 3),
-    }
-    for key in ("total", "retrieval", "focus", "prompt", "decode", "verify"):
-        values = col(key)
-        out[f"{key}_p50_s"] = round(percentile(values, 50), 4)
-        out[f"{key}_p95_s"] = round(percentile(values, 95), 4)
-    return out
+    p50 = {key: _round(percentile(col(key), 50), 4) for key in ASK_STAGES}
+    p95 = {key: _round(percentile(col(key), 95), 4) for key in ASK_STAGES}
+    return AskSummary(
+        questions=len(answers),
+        generated=len(generated),
+        refused=sum(1 for a in answers if a["refused"]),
+        decode_tokens_per_s=round(decode_tokens / decode_s, 2) if decode_s > 0 else 0.0,
+        prompt_tokens_per_s=round(prompt_tokens / prompt_s, 1) if prompt_s > 0 else 0.0,
+        mean_prompt_tokens=_round(mean(col("prompt_tokens", generated)), 1),
+        mean_completion_tokens=_round(mean(col("completion_tokens", generated)), 1),
+        generated_total_p50_s=_round(percentile(col("total", generated), 50), 3),
+        total_p50_s=p50["total"],
+        total_p95_s=p95["total"],
+        retrieval_p50_s=p50["retrieval"],
+        retrieval_p95_s=p95["retrieval"],
+        focus_p50_s=p50["focus"],
+        focus_p95_s=p95["focus"],
+        prompt_p50_s=p50["prompt"],
+        prompt_p95_s=p95["prompt"],
+        decode_p50_s=p50["decode"],
+        decode_p95_s=p95["decode"],
+        verify_p50_s=p50["verify"],
+        verify_p95_s=p95["verify"],
+        preset=preset,
+        model=raw["model"],
+        warm_up_s=raw["warm_up_s"],
+        peak_rss_mb=raw["peak_rss_mb"],
+    )
 
 
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
-
-
-def peak_memory(results: Json) -> Json:
-    """Peak RSS (MB) of every child: the answering processes, the cold start and each build."""
-    out: Json = {f"build {b['label']}": b["peak_rss_mb"] for b in results.get("index_build", [])}
-    if results.get("cold_start"):
-        out["cold start"] = results["cold_start"]["peak_rss_mb"]
-    for preset, ask in results.get("ask", {}).items():
-        out[f"answering ({preset})"] = ask["peak_rss_mb"]
+def peak_memory(
+    builds: Sequence[Build], cold_start: ColdStart | None, asks: Mapping[str, AskSummary]
+) -> dict[str, float]:
+    """Peak RSS (MB) of every child: each build, the cold start and the answering processes."""
+    out = {f"build {b.label}": b.peak_rss_mb for b in builds}
+    if cold_start:
+        out["cold start"] = cold_start.peak_rss_mb
+    for preset, ask in asks.items():
+        out[f"answering ({preset})"] = ask.peak_rss_mb
     return out
 
 
@@ -461,42 +662,40 @@ class Target:
     limit: float
     unit: str
     higher_is_better: bool
-    measure: Callable[[Json], float | None]
+    measure: Callable[[BenchResults], float | None]
 
     def met(self, value: float) -> bool:
         return value >= self.limit if self.higher_is_better else value <= self.limit
 
 
-def _ask_p50(preset: str) -> Callable[[Json], float | None]:
-    def get(results: Json) -> float | None:
-        ask = results.get("ask", {}).get(preset)
-        return float(ask["total_p50_s"]) if ask else None
+def _ask_p50(preset: str) -> Callable[[BenchResults], float | None]:
+    def get(results: BenchResults) -> float | None:
+        ask = results.ask.get(preset)
+        return ask.total_p50_s if ask else None
 
     return get
 
 
-def _retrieval_at_largest(results: Json) -> float | None:
-    rows = results.get("retrieval") or []
-    rows = [r for r in rows if r.get("scale") == 100] or []
-    return float(rows[0]["p95_ms"]) if rows else None
+def _retrieval_at_largest(results: BenchResults) -> float | None:
+    rows = [r for r in results.retrieval if r.scale == 100]
+    return rows[0].p95_ms if rows else None
 
 
-def _cold_start(results: Json) -> float | None:
-    cold = results.get("cold_start")
-    return float(cold["total_s"]) if cold else None
+def _cold_start(results: BenchResults) -> float | None:
+    return results.cold_start.total_s if results.cold_start else None
 
 
-def _answer_memory(results: Json) -> float | None:
-    values = [v for k, v in results.get("peak_memory_mb", {}).items() if not k.startswith("build")]
+def _answer_memory(results: BenchResults) -> float | None:
+    values = [v for k, v in results.peak_memory_mb.items() if not k.startswith("build")]
     return max(values) / 1024 if values else None
 
 
-def _build_speed(results: Json) -> float | None:
-    real = [b for b in results.get("index_build", []) if b.get("real_embedder")]
+def _build_speed(results: BenchResults) -> float | None:
+    real = [b for b in results.index_build if b.real_embedder]
     if not real:
         return None
-    largest = max(real, key=lambda b: b["chunks"])
-    return float(largest["chunks_per_s"])
+    largest = max(real, key=lambda b: b.chunks)
+    return largest.chunks_per_s
 
 
 TARGETS = (
@@ -509,20 +708,19 @@ TARGETS = (
 )
 
 
-def evaluate_targets(results: Json) -> list[Json]:
+def evaluate_targets(results: BenchResults) -> list[TargetResult]:
     rows = []
     for target in TARGETS:
         value = target.measure(results)
-        met = None if value is None else target.met(value)
         rows.append(
-            {
-                "name": target.name,
-                "target": f"{'>=' if target.higher_is_better else '<='} {target.limit:g} {target.unit}",
-                "limit": target.limit,
-                "unit": target.unit,
-                "value": None if value is None else round(value, 3),
-                "met": met,
-            }
+            TargetResult(
+                name=target.name,
+                target=f"{'>=' if target.higher_is_better else '<='} {target.limit:g} {target.unit}",
+                limit=target.limit,
+                unit=target.unit,
+                value=None if value is None else round(value, 3),
+                met=None if value is None else target.met(value),
+            )
         )
     return rows
 
@@ -530,22 +728,22 @@ def evaluate_targets(results: Json) -> list[Json]:
 # --------------------------------------------------------------------------- machine
 
 
-def machine_info() -> Json:
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpu_model": _cpu_model(),
-        "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "ram_gb": _ram_gb(),
-        "load_average": load_average(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": {
+def machine_info() -> Machine:
+    return Machine(
+        date=datetime.now(UTC).isoformat(timespec="seconds"),
+        cpu_model=_cpu_model(),
+        cores=os.cpu_count(),
+        usable_cores=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        ram_gb=_ram_gb(),
+        load_average=load_average(),
+        platform=platform.platform(),
+        python=platform.python_version(),
+        versions={
             name: _version(name)
             for name in ("torch", "llama-cpp-python", "sentence-transformers", "transformers", "faiss-cpu", "numpy")
         },
-        "git_commit": git_commit(REPO),
-    }
+        git_commit=git_commit() or "unknown",
+    )
 
 
 def load_average() -> list[float] | None:
@@ -580,39 +778,18 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def git_commit(repo: Path) -> str:
-    """The checked-out commit, read from ``.git`` directly (no git process); "unknown" if there is none."""
-    git = repo / ".git"
-    try:
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref: "):
-            return head
-        ref = head[5:]
-        if (git / ref).is_file():
-            return (git / ref).read_text().strip()
-        packed = git / "packed-refs"
-        if packed.is_file():
-            for line in packed.read_text().splitlines():
-                if line.endswith(" " + ref):
-                    return line.split()[0]
-        return f"none yet ({ref} has no commits)"
-    except OSError:
-        return "unknown"
-
-
 # --------------------------------------------------------------------------- writing results
 
 
-def write_results(results: Json, out: Path) -> None:
+def write_results(results: BenchResults, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    data = asdict(results)
+    (out / "results.json").write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     (out / "RESULTS.md").write_text(render_markdown(results), encoding="utf-8")
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-    return lines + [""]
+def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    return [markdown_table(header, ([_cell(v) for v in row] for row in rows)), ""]
 
 
 def _cell(value: object) -> str:
@@ -623,40 +800,40 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def render_markdown(results: Json) -> str:
-    lines = ["# Benchmark results", "", "Generated by `qa bench` " + _run_label(results["run"]) + ".", ""]
-    lines += _machine_section(results["machine"])
-    lines += _targets_section(results["targets"])
-    lines += _build_section(results["index_build"])
-    lines += _retrieval_section(results["retrieval"], results.get("query_embedding"))
-    lines += _cold_section(results.get("cold_start"))
-    lines += _ask_section(results.get("ask", {}))
-    lines += _memory_section(results.get("peak_memory_mb", {}))
-    if results.get("errors"):
-        lines += ["## Errors", "", *(f"- {e}" for e in results["errors"]), ""]
+def render_markdown(results: BenchResults) -> str:
+    lines = ["# Benchmark results", "", "Generated by `qa bench` " + _run_label(results.run) + ".", ""]
+    lines += _machine_section(results.machine)
+    lines += _targets_section(results.targets)
+    lines += _build_section(results.index_build)
+    lines += _retrieval_section(results.retrieval, results.query_embedding)
+    lines += _cold_section(results.cold_start)
+    lines += _ask_section(results.ask)
+    lines += _memory_section(results.peak_memory_mb)
+    if results.errors:
+        lines += ["## Errors", "", *(f"- {e}" for e in results.errors), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _run_label(run_info: Json) -> str:
-    flags = [f for f in ("quick", "full") if run_info.get(f)]
+def _run_label(run_info: RunInfo) -> str:
+    flags = [name for name, on in (("quick", run_info.quick), ("full", run_info.full)) if on]
     return (
-        f"({' '.join('--' + f for f in flags) or 'default settings'}; scales {run_info['scales']}, "
-        f"{run_info['questions']} questions, presets {run_info['presets'] or 'none (no LLM)'}, "
-        f"embedding model {run_info['embedding_model']})"
+        f"({' '.join('--' + f for f in flags) or 'default settings'}; scales {run_info.scales}, "
+        f"{run_info.questions} questions, presets {run_info.presets or 'none (no LLM)'}, "
+        f"embedding model {run_info.embedding_model})"
     )
 
 
-def _machine_section(m: Json) -> list[str]:
-    v = m["versions"]
+def _machine_section(m: Machine) -> list[str]:
+    v = m.versions
     rows = [
-        ("date", m["date"]),
-        ("git commit", m["git_commit"]),
-        ("CPU", m["cpu_model"]),
-        ("cores (usable)", f"{m['cores']} ({m['usable_cores']})"),
-        ("RAM", f"{m['ram_gb']} GB"),
-        ("load average at start / end", f"{m['load_average']} / {m.get('load_average_end')}"),
-        ("platform", m["platform"]),
-        ("python", m["python"]),
+        ("date", m.date),
+        ("git commit", m.git_commit),
+        ("CPU", m.cpu_model),
+        ("cores (usable)", f"{m.cores} ({m.usable_cores})"),
+        ("RAM", f"{m.ram_gb} GB"),
+        ("load average at start / end", f"{m.load_average} / {m.load_average_end}"),
+        ("platform", m.platform),
+        ("python", m.python),
         ("torch", v["torch"]),
         ("llama-cpp-python", v["llama-cpp-python"]),
         ("sentence-transformers", v["sentence-transformers"]),
@@ -665,31 +842,31 @@ def _machine_section(m: Json) -> list[str]:
     return ["## Machine", "", *_table(("", ""), rows)]
 
 
-def _targets_section(targets: Sequence[Json]) -> list[str]:
+def _targets_section(targets: Sequence[TargetResult]) -> list[str]:
     rows = [
         (
-            t["name"],
-            t["target"],
-            "not measured" if t["value"] is None else f"{t['value']:g} {t['unit']}",
-            {True: "met", False: "**missed**", None: "–"}[t["met"]],
+            t.name,
+            t.target,
+            "not measured" if t.value is None else f"{t.value:g} {t.unit}",
+            {True: "met", False: "**missed**", None: "–"}[t.met],
         )
         for t in targets
     ]
     return ["## Targets", "", *_table(("target", "limit", "measured", "status"), rows)]
 
 
-def _build_section(builds: Sequence[Json]) -> list[str]:
+def _build_section(builds: Sequence[Build]) -> list[str]:
     rows = [
         (
-            b["label"],
-            b["embedder"] + ("" if b["real_embedder"] else " (stand-in)"),
-            b["documents"],
-            b["chunks"],
-            b["build_seconds"],
-            b["docs_per_s"],
-            b["chunks_per_s"],
-            b["embedder_load_seconds"],
-            b["peak_rss_mb"],
+            b.label,
+            b.embedder + ("" if b.real_embedder else " (stand-in)"),
+            b.documents,
+            b.chunks,
+            b.build_seconds,
+            b.docs_per_s,
+            b.chunks_per_s,
+            b.embedder_load_seconds,
+            b.peak_rss_mb,
         )
         for b in builds
     ]
@@ -705,11 +882,8 @@ def _build_section(builds: Sequence[Json]) -> list[str]:
     return ["## Index build", "", note, "", *_table(header, rows)]
 
 
-def _retrieval_section(rows: Sequence[Json], query_embedding: Json | None) -> list[str]:
-    table = [
-        (r["label"], r["chunks"], r["store_kind"], r["embedder"], r["n"], r["p50_ms"], r["p95_ms"], r["max_ms"])
-        for r in rows
-    ]
+def _retrieval_section(rows: Sequence[Retrieval], query_embedding: QueryEmbedding | None) -> list[str]:
+    table = [(r.label, r.chunks, r.store_kind, r.embedder, r.n, r.p50_ms, r.p95_ms, r.max_ms) for r in rows]
     lines = [
         "## Retrieval latency against corpus size",
         "",
@@ -720,55 +894,61 @@ def _retrieval_section(rows: Sequence[Json], query_embedding: Json | None) -> li
     ]
     if query_embedding:
         lines += [
-            f"Query embedding ({query_embedding['model']}, one question at a time): "
-            f"p50 {query_embedding['p50_ms']:.2f} ms, p95 {query_embedding['p95_ms']:.2f} ms.",
+            f"Query embedding ({query_embedding.model}, one question at a time): "
+            f"p50 {query_embedding.p50_ms or 0.0:.2f} ms, p95 {query_embedding.p95_ms or 0.0:.2f} ms.",
             "",
         ]
     return lines
 
 
-def _cold_section(cold: Json | None) -> list[str]:
+def _cold_section(cold: ColdStart | None) -> list[str]:
     if not cold:
         return ["## Cold start", "", "Not measured (no LLM in this run).", ""]
     rows = [
-        ("interpreter start", cold["interpreter_start_s"]),
-        ("imports (`import qa`, pipeline)", cold["imports_s"]),
-        ("warm_up (embedder, index, LLM)", cold["warm_up_s"]),
-        ("· embedding model load", cold["embedder_load_s"]),
-        ("· index open", cold["index_open_s"]),
-        ("· LLM load (incl. weight check)", cold["llm_load_s"]),
-        ("first ask()", cold["first_ask_s"]),
-        ("**total: launch to first answer**", cold["total_s"]),
-        ("peak RSS MB", cold["peak_rss_mb"]),
+        ("interpreter start", cold.interpreter_start_s),
+        ("imports (`import qa`, pipeline)", cold.imports_s),
+        ("warm_up (embedder, index, LLM)", cold.warm_up_s),
+        ("· embedding model load", cold.embedder_load_s),
+        ("· index open", cold.index_open_s),
+        ("· LLM load (incl. weight check)", cold.llm_load_s),
+        ("first ask()", cold.first_ask_s),
+        ("**total: launch to first answer**", cold.total_s),
+        ("peak RSS MB", cold.peak_rss_mb),
     ]
     note = (
-        f"A new Python process, preset `{cold['preset']}`, index present; the OS file cache is warm "
+        f"A new Python process, preset `{cold.preset}`, index present; the OS file cache is warm "
         "(the model files were read by earlier steps)."
     )
     return ["## Cold start", "", note, "", *_table(("step", "seconds"), rows)]
 
 
-def _ask_section(asks: Json) -> list[str]:
+def _pair(a: float | None, b: float | None) -> str:
+    return f"{_cell(a)} / {_cell(b)}"
+
+
+ASK_ROWS: tuple[tuple[str, Callable[[AskSummary], object]], ...] = (
+    ("questions (LLM called)", lambda a: f"{a.questions} ({a.generated})"),
+    ("total p50 s", lambda a: a.total_p50_s),
+    ("total p95 s", lambda a: a.total_p95_s),
+    ("total p50 s, LLM-answered only", lambda a: a.generated_total_p50_s),
+    ("retrieval p50 / p95 s", lambda a: _pair(a.retrieval_p50_s, a.retrieval_p95_s)),
+    ("prompt processing p50 / p95 s", lambda a: _pair(a.prompt_p50_s, a.prompt_p95_s)),
+    ("decoding p50 / p95 s", lambda a: _pair(a.decode_p50_s, a.decode_p95_s)),
+    ("focus / verify p50 s", lambda a: _pair(a.focus_p50_s, a.verify_p50_s)),
+    ("prompt tokens/s (effective)", lambda a: a.prompt_tokens_per_s),
+    ("decode tokens/s", lambda a: a.decode_tokens_per_s),
+    ("mean prompt / completion tokens", lambda a: _pair(a.mean_prompt_tokens, a.mean_completion_tokens)),
+    ("refused", lambda a: a.refused),
+    ("model", lambda a: a.model),
+    ("peak RSS MB", lambda a: a.peak_rss_mb),
+)
+
+
+def _ask_section(asks: Mapping[str, AskSummary]) -> list[str]:
     if not asks:
         return ["## Warm ask() latency", "", "Not measured (no LLM in this run).", ""]
-    keys = [
-        ("questions (LLM called)", None),
-        ("total p50 s", "total_p50_s"),
-        ("total p95 s", "total_p95_s"),
-        ("total p50 s, LLM-answered only", "generated_total_p50_s"),
-        ("retrieval p50 / p95 s", ("retrieval_p50_s", "retrieval_p95_s")),
-        ("prompt processing p50 / p95 s", ("prompt_p50_s", "prompt_p95_s")),
-        ("decoding p50 / p95 s", ("decode_p50_s", "decode_p95_s")),
-        ("focus / verify p50 s", ("focus_p50_s", "verify_p50_s")),
-        ("prompt tokens/s (effective)", "prompt_tokens_per_s"),
-        ("decode tokens/s", "decode_tokens_per_s"),
-        ("mean prompt / completion tokens", ("mean_prompt_tokens", "mean_completion_tokens")),
-        ("refused", "refused"),
-        ("model", "model"),
-        ("peak RSS MB", "peak_rss_mb"),
-    ]
     presets = list(asks)
-    rows = [[label, *(_ask_value(asks[p], key) for p in presets)] for label, key in keys]
+    rows = [[label, *(get(asks[p]) for p in presets)] for label, get in ASK_ROWS]
     note = (
         "Over the eval questions after one warm-up question; timings from `Answer.timings`. Refused "
         "questions skip the LLM, so they pull the all-questions percentiles down. Prompt tokens/s is "
@@ -777,40 +957,21 @@ def _ask_section(asks: Json) -> list[str]:
     return ["## Warm ask() latency", "", note, "", *_table(("", *presets), rows)]
 
 
-def _ask_value(ask: Json, key: str | tuple[str, str] | None) -> object:
-    if key is None:
-        return f"{ask['questions']} ({ask['generated']})"
-    if isinstance(key, tuple):
-        return " / ".join(_cell(ask[k]) for k in key)
-    return ask[key]
-
-
-def _memory_section(memory: Json) -> list[str]:
+def _memory_section(memory: Mapping[str, float]) -> list[str]:
     return ["## Peak memory (RSS of each process)", "", *_table(("process", "MB"), list(memory.items()))]
 
 
 # --------------------------------------------------------------------------- child processes
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident set size (``VmHWM``), in MB."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def _child_settings(spec: Json, preset: str | None = None) -> Any:
+def _child_settings(spec: BuildSpec | AskSpec, preset: str | None = None) -> Any:
     from qa.settings import load_settings
 
-    embedding = {"model": spec["embedding_model"]}
-    return load_settings(preset=preset, embedding=embedding, paths={"index": Path(spec["index_dir"])})
+    embedding = {"model": spec.embedding_model}
+    return load_settings(preset=preset, embedding=embedding, paths={"index": Path(spec.index_dir)})
 
 
-def child_build(spec: Json) -> Json:
+def child_build(spec: BuildSpec) -> Json:
     """Build an index from scratch; then optionally time query embedding and retrieval on it."""
     from qa.embedding import create_embedder
     from qa.index import build_index
@@ -820,9 +981,7 @@ def child_build(spec: Json) -> Json:
     started = time.perf_counter()
     embedder.warm_up()
     load_s = time.perf_counter() - started
-    report = build_index(
-        [Path(p) for p in spec["paths"]], settings, embedder, rebuild=True, progress=bool(spec["progress"])
-    )
+    report = build_index([Path(p) for p in spec.paths], settings, embedder, rebuild=True, progress=spec.progress)
     documents = len(report.added) + len(report.changed) + len(report.unchanged)
     seconds = max(report.seconds, 1e-9)
     result: Json = {
@@ -835,11 +994,11 @@ def child_build(spec: Json) -> Json:
         "chunks_per_s": round(report.chunks_total / seconds, 2),
         "peak_rss_mb": peak_rss_mb(),
     }
-    questions = list(spec["questions"])
-    if spec.get("query_embedding") and questions:
+    questions = list(spec.questions)
+    if spec.query_embedding and questions:
         result["query_embedding"] = {"model": embedder.model_id, **time_query_embedding(embedder, questions)}
-    if spec.get("retrieval") and questions:
-        result["retrieval"] = time_retrieval(settings, embedder, questions, int(spec["repeats"]))
+    if spec.retrieval and questions:
+        result["retrieval"] = time_retrieval(settings, embedder, questions, spec.repeats)
     return result
 
 
@@ -877,16 +1036,16 @@ def time_retrieval(settings: Any, embedder: Any, questions: Sequence[str], repea
     }
 
 
-def child_ask(spec: Json) -> Json:
+def child_ask(spec: AskSpec) -> Json:
     """Load the assistant for a preset, ask one warm-up question, then time every question."""
     from qa.pipeline import Assistant
 
-    settings = _child_settings(spec, preset=spec["preset"])
+    settings = _child_settings(spec, preset=spec.preset)
     assistant = Assistant(settings)
     started = time.perf_counter()
     assistant.warm_up()
     warm_up_s = time.perf_counter() - started
-    questions = list(spec["questions"])
+    questions = list(spec.questions)
     assistant.ask(questions[0])
     answers = []
     for n, question in enumerate(questions, start=1):
@@ -921,7 +1080,7 @@ assistant.warm_up()  # the LLM (the rest is loaded already)
 t2 = time.perf_counter()
 answer = qa.ask(sys.argv[1])
 t3 = time.perf_counter(); wall_answer = time.time()
-from qa.bench import peak_rss_mb
+from qa.measure import peak_rss_mb
 result = {"wall_start": wall_start, "wall_answer": wall_answer, "imports_s": t1 - t0, "warm_up_s": t2 - t1,
           "embedder_load_s": t_embedder - t1, "index_open_s": t_index - t_embedder,
           "llm_load_s": t2 - t_index,
@@ -930,7 +1089,7 @@ result = {"wall_start": wall_start, "wall_answer": wall_answer, "imports_s": t1 
 open(sys.argv[2], "w", encoding="utf-8").write(json.dumps(result))
 """
 
-CHILD_TASKS: dict[str, Callable[[Json], Json]] = {"build": child_build, "ask": child_ask}
+CHILD_TASKS = ("build", "ask")
 
 
 def child_main(argv: Sequence[str]) -> int:
@@ -941,7 +1100,8 @@ def child_main(argv: Sequence[str]) -> int:
     from qa.offline import enforce_offline
 
     enforce_offline()
-    result = CHILD_TASKS[argv[0]](json.loads(argv[1]))
+    spec = json.loads(argv[1])
+    result = child_build(BuildSpec(**spec)) if argv[0] == "build" else child_ask(AskSpec(**spec))
     Path(argv[2]).write_text(json.dumps(result), encoding="utf-8")
     return 0
 

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
 from qa.chunking import split_sentences
 from qa.text import QUESTION_WORDS, STOPWORDS, contains_stem, content_stems, stem, words
 from qa.types import Chunk, Citation, Passage
 
-_MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+"""A citation marker: ``[1]``, ``[1, 2]`` or ``[1; 2]``; group 1 holds the numbers."""
+_MARKER = re.compile(r"\s*" + MARKER.pattern)
 _YES_NO = frozenset({"yes", "no"})
 
 
@@ -27,11 +30,20 @@ def parse_markers(text: str) -> list[int]:
     """All marker numbers in order of appearance, ``[1, 2]`` for ``"a [1] b [2, 1]"`` (deduplicated)."""
     seen: list[int] = []
     for match in _MARKER.finditer(text):
-        for part in re.split(r"[,;]", match.group(1)):
-            n = int(part)
+        for n in marker_numbers(match.group(1)):
             if n not in seen:
                 seen.append(n)
     return seen
+
+
+def marker_numbers(marker_body: str) -> list[int]:
+    """``"1, 2"`` (a ``MARKER``'s group 1) → ``[1, 2]``."""
+    return [int(part) for part in re.split(r"\s*[,;]\s*", marker_body.strip())]
+
+
+def shift_markers(text: str, shift: int) -> str:
+    """Every marker number raised by ``shift``: ``"a [1, 2]"`` → ``"a [3, 4]"`` for 2."""
+    return MARKER.sub(lambda m: "[" + ", ".join(str(n + shift) for n in marker_numbers(m.group(1))) + "]", text)
 
 
 def strip_markers(text: str) -> str:
@@ -66,8 +78,12 @@ def critical_terms(text: str) -> set[str]:
     return terms
 
 
-def support(sentence: str, passage: str, question: str = "", context: str | None = None) -> float:
+def support(
+    sentence: str, passage: str, asked: AbstractSet[str] = frozenset(), context: str | None = None
+) -> float:
     """How well ``passage`` supports ``sentence`` beyond what the question already says, in [0, 1].
+
+    ``asked`` holds the question's content stems (``qa.text.question_stems``).
 
     The score is the share of the sentence's new content words found in the passage, and 0
     when a number or name that the sentence adds is missing from it, or when a number or name
@@ -76,14 +92,13 @@ def support(sentence: str, passage: str, question: str = "", context: str | None
     """
     passage_stems = set(content_stems(passage))
     context_stems = passage_stems | set(content_stems(context or passage))
-    question_stems = set(content_stems(question, drop=STOPWORDS | QUESTION_WORDS))
     sentence_stems = [s for s in content_stems(strip_markers(sentence)) if s not in _YES_NO]
-    novel = [s for s in sentence_stems if not contains_stem(question_stems, s)]
+    novel = [s for s in sentence_stems if not contains_stem(asked, s)]
     for term in critical_terms(strip_markers(sentence)) - _YES_NO:
-        known = context_stems if term in question_stems else passage_stems
+        known = context_stems if term in asked else passage_stems
         if not contains_stem(known, term):
             return 0.0
-    target = novel or sentence_stems or list(question_stems)
+    target = novel or sentence_stems or list(asked)
     if not target:
         return 0.0
     return sum(contains_stem(passage_stems, s) for s in target) / len(target)
@@ -118,18 +133,21 @@ class VerifiedAnswer:
 def verify_answer(
     raw: str,
     passages: Sequence[Passage],
-    question: str,
+    asked: AbstractSet[str],
     *,
     min_support: float,
     context: Mapping[str, str] | None = None,
 ) -> VerifiedAnswer:
-    """Keep only supported sentences, each cited to the passage that supports it, renumbered from 1."""
+    """Keep only supported sentences, each cited to the passage that supports it, renumbered from 1.
+
+    ``asked``: the question's content stems (``qa.text.question_stems``).
+    """
     kept: list[tuple[str, list[int], float]] = []
     dropped: list[str] = []
     reattributed = 0
     for sentence, markers in split_answer(raw):
         claim = strip_markers(sentence)
-        scores = [support(claim, p.text, question, (context or {}).get(p.chunk.id)) for p in passages]
+        scores = [support(claim, p.text, asked, (context or {}).get(p.chunk.id)) for p in passages]
         valid = [m for m in markers if 1 <= m <= len(passages) and scores[m - 1] >= min_support]
         if not valid and scores and max(scores) >= min_support:
             valid = [max(range(len(scores)), key=lambda i: (scores[i], -i)) + 1]
@@ -150,7 +168,7 @@ def verify_answer(
                 chunk = passages[m - 1].chunk
                 start, end = quote_span(chunk, claim)
                 citation = cite(numbering[m], chunk, start, end)
-                citations.append(replace(citation, support=round(support(claim, citation.quote, question), 3)))
+                citations.append(replace(citation, support=round(support(claim, citation.quote, asked), 3)))
             labels.append(f"[{numbering[m]}]")
         body = claim.rstrip()
         tail = ""

@@ -1,4 +1,4 @@
-"""The ``qa`` command: index, ask, eval, serve, bench."""
+"""The ``qa`` command: index, ask, eval, serve, bench, doctor."""
 
 from __future__ import annotations
 
@@ -118,6 +118,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from qa.doctor import run
+
+    return run(_settings(args), measure=not args.no_measure, as_json=args.json)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from qa.bench import run
 
@@ -160,6 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_serve)
 
+    p = sub.add_parser(
+        "doctor", help="check this machine: CPU, llama.cpp build (no AMX), models, index, generator speed"
+    )
+    p.add_argument("--no-measure", action="store_true", help="skip the generator run (tokens/s)")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    _common(p)
+    p.set_defaults(func=cmd_doctor)
+
     p = sub.add_parser("bench", help="measure build speed, latency and memory; writes bench/RESULTS.md")
     from qa.bench import add_arguments as bench_arguments
 
@@ -174,11 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from qa.index import QAIndexError
     from qa.models import ModelError
+    from qa.native import GeneratorCrashed
     from qa.settings import SettingsError
 
     try:
         return int(args.func(args) or 0)
-    except (SettingsError, QAIndexError, ModelError, FileNotFoundError) as exc:
+    except (SettingsError, QAIndexError, ModelError, GeneratorCrashed, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

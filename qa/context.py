@@ -11,13 +11,17 @@ run of kept sentences becomes one tight passage with exact document offsets.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from qa.chunking import split_sentences
 from qa.embedding import Embedder
+from qa.query import Query
+from qa.settings import FocusSettings
 from qa.text import QUESTION_WORDS, STOPWORDS, contains_stem, content_stems, words
 from qa.types import Chunk, Passage
 
@@ -31,39 +35,74 @@ def _overlap(asked: dict[str, float], text: str) -> float:
     return sum(w for a, w in asked.items() if contains_stem(have, a)) / total if total else 0.0
 
 
+@dataclass(frozen=True)
+class Focus:
+    """What the generator reads: tight sentence passages, and the whole text of each chunk they came from."""
+
+    passages: tuple[Passage, ...]
+    context: Mapping[str, str]
+    seconds: float
+
+
 class ContextSelector:
-    """Picks the question's best sentences from retrieved chunks; caches sentence embeddings."""
+    """Picks the question's best sentences from the retrieved chunks and their neighbours.
+
+    ``neighbours(chunk, n)`` gives the chunks next to a chunk (the index's); the best
+    ``neighbour_chunks`` chunks of the pool bring theirs in, since an answer often sits across a
+    chunk boundary. Sentence embeddings are cached.
+    """
 
     def __init__(
         self,
         embedder: Embedder,
         budget_words: int,
+        *,
+        weights: FocusSettings | None = None,
         idf: Callable[[str], float] | None = None,
+        neighbours: Callable[[Chunk, int], Sequence[Chunk]] | None = None,
+        neighbour_chunks: int = 2,
         cache_size: int = 20000,
     ) -> None:
         self.embedder = embedder
-        self.idf = idf
         self.budget_words = budget_words
+        self.weights = weights or FocusSettings()
+        self.idf = idf
+        self.neighbours = neighbours
+        self.neighbour_chunks = neighbour_chunks
         self.cache_size = cache_size
         self._cache: dict[str, np.ndarray] = {}
 
-    def run(self, *, question: str, pool: Sequence[Passage], wants_number: bool = False) -> list[Passage]:
-        """``wants_number``: the question asks for a number or a date, so sentences holding one rank higher."""
+    def warm_up(self) -> None:
+        self.embedder.warm_up()
+
+    def run(self, *, query: Query, pool: Sequence[Passage]) -> Focus:
+        started = time.perf_counter()
+        expanded = self.with_neighbours(pool)
+        passages = self.select(query=query, pool=expanded)
+        context = {p.chunk.id: p.chunk.text for p in expanded}
+        return Focus(tuple(passages), context, time.perf_counter() - started)
+
+    def with_neighbours(self, pool: Sequence[Passage]) -> list[Passage]:
+        """The pool plus the chunks adjacent to its best ``neighbour_chunks`` chunks."""
+        out = list(pool)
+        if self.neighbours is None:
+            return out
+        have = {p.chunk.id for p in out}
+        for passage in pool[: self.neighbour_chunks]:
+            for chunk in self.neighbours(passage.chunk, 1):
+                if chunk.id not in have:
+                    have.add(chunk.id)
+                    out.append(replace(passage, chunk=chunk, sparse_rank=None, dense_rank=None))
+        return out
+
+    def select(self, *, query: Query, pool: Sequence[Passage]) -> list[Passage]:
+        """The best sentences of ``pool`` within the word budget, as tight passages, best first."""
         units = _sentence_units(pool)
         if not units:
             return []
         texts = [u.text for u in units]
         windows = [(units[i - 1].text + " " if u.prev else "") + u.text for i, u in enumerate(units)]
-        vectors = self._vectors(question, texts + windows)
-        dense = vectors[1:] @ vectors[0]
-        asked = self._weights(question)
-        lexical = np.array([_overlap(asked, t) for t in texts + windows])
-        own = dense[: len(units)] + 0.3 * lexical[: len(units)]
-        with_previous = dense[len(units) :] + 0.3 * lexical[len(units) :]
-        chunk_sim = np.array([u.passage.dense_score or 0.0 for u in units])
-        score = np.maximum(own, with_previous) + 0.3 * chunk_sim
-        if wants_number:
-            score += np.array([0.15 if any(ch.isdigit() for ch in t) else 0.0 for t in texts])
+        score = self._scores(query, units, texts, windows)
         chosen: dict[int, float] = {}
         used = 0
         for j in sorted(range(len(units)), key=lambda j: -score[j]):
@@ -77,6 +116,21 @@ class ContextSelector:
         picked = sorted(chosen)
         return _runs([units[i] for i in picked], [chosen[i] for i in picked])
 
+    def _scores(self, query: Query, units: Sequence[_Unit], texts: list[str], windows: list[str]) -> np.ndarray:
+        """Each sentence's score: the better of it alone and with its predecessor, plus its chunk's similarity."""
+        w = self.weights
+        dense = self._vectors(texts + windows) @ query.vector
+        asked = self._weights(query.text)
+        lexical = np.array([_overlap(asked, t) for t in texts + windows])
+        n = len(units)
+        own = dense[:n] + w.lexical_weight * lexical[:n]
+        with_previous = dense[n:] + w.lexical_weight * lexical[n:]
+        chunk_sim = np.array([u.passage.dense_score or 0.0 for u in units])
+        score = np.maximum(own, with_previous) + w.chunk_weight * chunk_sim
+        if query.wants_number:
+            score += np.array([w.number_bonus if any(ch.isdigit() for ch in t) else 0.0 for t in texts])
+        return score
+
     def _weights(self, question: str) -> dict[str, float]:
         """The question's content stems, weighted by how rare each is in the documents."""
         weights: dict[str, float] = {}
@@ -86,15 +140,14 @@ class ContextSelector:
                 weights[stems[0]] = max(weights.get(stems[0], 0.0), self.idf(word) if self.idf else 1.0)
         return weights
 
-    def _vectors(self, question: str, texts: Sequence[str]) -> np.ndarray:
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
             for text, vector in zip(missing, self.embedder.embed(missing), strict=True):
                 self._cache[text] = vector
             while len(self._cache) > self.cache_size:
                 self._cache.pop(next(iter(self._cache)))
-        query = self.embedder.embed([question])[0]
-        return np.vstack([query, *(self._cache[t] for t in texts)])
+        return np.vstack([self._cache[t] for t in texts])
 
 
 @dataclass(frozen=True)
@@ -170,9 +223,8 @@ def _run_passage(group: Sequence[tuple[_Unit, float]]) -> tuple[float, Passage]:
     return score, replace(source, chunk=replace(chunk, text=text, start=start, end=end), score=score)
 
 
-def best_sentence(question: str, passages: Sequence[Passage]) -> tuple[Chunk, int, int] | None:
-    """The full sentence (not a heading) of the passages sharing most content words with the question."""
-    asked = set(content_stems(question, drop=STOPWORDS | QUESTION_WORDS))
+def best_sentence(asked: AbstractSet[str], passages: Sequence[Passage]) -> tuple[Chunk, int, int] | None:
+    """The full sentence (not a heading) of the passages sharing most of the question's stems ``asked``."""
     best: tuple[float, int, Chunk, int, int] | None = None
     for rank, passage in enumerate(passages):
         chunk = passage.chunk

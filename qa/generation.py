@@ -1,8 +1,9 @@
 """Chat generators: llama.cpp over the packaged GGUF (default) or a local Hugging Face folder.
 
-A generator streams text for a list of chat messages, greedily, and records how long
-prompt processing and decoding took. Generators are not thread-safe; each holds a
-lock so concurrent callers queue instead of corrupting the model state.
+A generator streams text for a list of chat messages, greedily, and ends the stream with
+a ``Generation``: the whole text with how long prompt processing and decoding took.
+Generators are not thread-safe; each holds a lock so concurrent callers queue instead
+of corrupting the model state.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from qa.settings import GenerationSettings
 Messages = list[dict[str, str]]
 
 
-@dataclass
+@dataclass(frozen=True)
 class GenerationStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -28,36 +29,52 @@ class GenerationStats:
     decode_seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class Generation:
+    """A finished completion with how it was made; the last item ``stream()`` yields."""
+
+    text: str
+    stats: GenerationStats
+
+
 class Generator(Protocol):
+    """Streams a greedy completion: text deltas, then one final ``Generation``."""
+
     model_id: str
     model_sha256: str | None
-    last_stats: GenerationStats
 
     def warm_up(self) -> None: ...
 
-    def stream(self, messages: Messages, *, max_tokens: int) -> Iterator[str]: ...
+    def stream(self, messages: Messages, *, max_tokens: int) -> Iterator[str | Generation]: ...
 
 
-def generate(generator: Generator, messages: Messages, *, max_tokens: int) -> str:
-    """The whole completion as one string."""
-    return "".join(generator.stream(messages, max_tokens=max_tokens))
+def generate(generator: Generator, messages: Messages, *, max_tokens: int) -> Generation:
+    """The whole completion with its statistics."""
+    for item in generator.stream(messages, max_tokens=max_tokens):
+        if isinstance(item, Generation):
+            return item
+    raise RuntimeError(f"{type(generator).__name__}.stream() ended without its final Generation")
 
 
-def _timed(pieces: Iterable[str], stats: GenerationStats) -> Iterator[str]:
-    """Pass the non-empty pieces through, timing prompt processing (to the first) and decoding."""
+def _timed(pieces: Iterable[str], prompt_tokens: Callable[[int], int]) -> Iterator[str | Generation]:
+    """Pass the non-empty pieces through, then their ``Generation``, timing prompt processing and decoding.
+
+    ``prompt_tokens(completion_tokens)`` gives the prompt's length once the completion is known.
+    """
     start = time.perf_counter()
     first: float | None = None
+    parts: list[str] = []
     for piece in pieces:
         if not piece:
             continue
         if first is None:
             first = time.perf_counter()
-        stats.completion_tokens += 1
+        parts.append(piece)
         yield piece
     end = time.perf_counter()
     first = first or end
-    stats.prompt_seconds = first - start
-    stats.decode_seconds = end - first
+    stats = GenerationStats(prompt_tokens(len(parts)), len(parts), first - start, end - first)
+    yield Generation("".join(parts), stats)
 
 
 class LlamaCppGenerator:
@@ -68,7 +85,6 @@ class LlamaCppGenerator:
         self.cache_dir = cache_dir
         self.model_id = settings.model
         self.model_sha256: str | None = None
-        self.last_stats = GenerationStats()
         self._llm: Any = None
         self._lock = threading.Lock()
 
@@ -81,6 +97,10 @@ class LlamaCppGenerator:
         path = resolve_model(self.settings.model, self.cache_dir)
         spec = MODELS.get(self.settings.model)
         self.model_sha256 = spec.sha256 if spec else None
+        if self.settings.self_check:
+            from qa.native import ensure_runs
+
+            ensure_runs(path, self.model_sha256, n_threads=self.settings.n_threads, cache_dir=self.cache_dir)
         from llama_cpp import Llama
 
         self._llm = Llama(
@@ -97,10 +117,9 @@ class LlamaCppGenerator:
         self.warm_up()
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False))
 
-    def stream(self, messages: Messages, *, max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: Messages, *, max_tokens: int) -> Iterator[str | Generation]:
         self.warm_up()
         with self._lock:
-            stats = GenerationStats()
             chunks = self._llm.create_chat_completion(
                 messages=messages,
                 temperature=0.0,
@@ -109,9 +128,7 @@ class LlamaCppGenerator:
                 stream=True,
             )
             deltas = (chunk["choices"][0].get("delta", {}).get("content") or "" for chunk in chunks)
-            yield from _timed(deltas, stats)
-            stats.prompt_tokens = len(getattr(self._llm, "_input_ids", [])) - stats.completion_tokens
-            self.last_stats = stats
+            yield from _timed(deltas, lambda completion: len(getattr(self._llm, "_input_ids", [])) - completion)
 
 
 class TransformersGenerator:
@@ -121,7 +138,6 @@ class TransformersGenerator:
         self.settings = settings
         self.model_id = settings.model
         self.model_sha256: str | None = None
-        self.last_stats = GenerationStats()
         self._model: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
@@ -141,17 +157,16 @@ class TransformersGenerator:
         self._model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
         self._model.eval()
 
-    def stream(self, messages: Messages, *, max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: Messages, *, max_tokens: int) -> Iterator[str | Generation]:
         self.warm_up()
         import torch
         from transformers import TextIteratorStreamer
 
         with self._lock:
-            stats = GenerationStats()
             inputs = self._tokenizer.apply_chat_template(
                 messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
             )
-            stats.prompt_tokens = int(inputs["input_ids"].shape[-1])
+            prompt_tokens = int(inputs["input_ids"].shape[-1])
             streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
             pad = self._tokenizer.pad_token_id
             if pad is None:
@@ -165,34 +180,16 @@ class TransformersGenerator:
 
             worker = threading.Thread(target=run, daemon=True)
             worker.start()
-            yield from _timed(streamer, stats)
+            yield from _timed(streamer, lambda completion: prompt_tokens)
             worker.join()
-            self.last_stats = stats
 
 
-class ScriptedGenerator:
-    """A test double: answers each chat with ``reply(messages)``, streamed word by word."""
+def create_generator(settings: GenerationSettings, cache_dir: Path, *, isolate: bool | None = None) -> Generator:
+    """Factory choosing the backend named in the settings; ``isolate`` runs it in a worker process."""
+    if settings.isolate if isolate is None else isolate:
+        from qa.worker import WorkerGenerator
 
-    def __init__(self, reply: Callable[[Messages], str], model_id: str = "scripted") -> None:
-        self.reply = reply
-        self.model_id = model_id
-        self.model_sha256: str | None = None
-        self.last_stats = GenerationStats()
-        self.calls: list[Messages] = []
-
-    def warm_up(self) -> None:
-        return None
-
-    def stream(self, messages: Messages, *, max_tokens: int) -> Iterator[str]:
-        self.calls.append(messages)
-        words = self.reply(messages).split(" ")
-        for i, word in enumerate(words[:max_tokens]):
-            yield word if i == 0 else " " + word
-        self.last_stats = GenerationStats(completion_tokens=min(len(words), max_tokens))
-
-
-def create_generator(settings: GenerationSettings, cache_dir: Path) -> Generator:
-    """Factory choosing the backend named in the settings."""
+        return WorkerGenerator(settings.model_copy(update={"isolate": False}), cache_dir)
     if settings.backend == "llama_cpp":
         return LlamaCppGenerator(settings, cache_dir)
     if settings.backend == "transformers":

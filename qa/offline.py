@@ -1,6 +1,6 @@
 """Switch every library that could reach a model hub to offline mode.
 
-Called before any model library is imported; importing it has no other effect.
+Importing this module has no effect; ``enforce_offline()`` does the switching.
 """
 
 from __future__ import annotations
@@ -8,10 +8,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-_OFFLINE_VARS = {
+# Always forced: nothing may reach a model hub at run time.
+_FORCED = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",
+}
+# Defaults only: a value the user set explicitly is kept.
+_DEFAULTS = {
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "GRADIO_ANALYTICS_ENABLED": "False",
     "TOKENIZERS_PARALLELISM": "false",
@@ -19,9 +23,14 @@ _OFFLINE_VARS = {
 
 
 def enforce_offline() -> None:
-    """Set the offline switches (without overriding an explicit stricter choice)."""
-    for name, value in _OFFLINE_VARS.items():
-        os.environ[name] = value
+    """Force the hub switches offline, and set telemetry, analytics and tokenizer threads where unset.
+
+    Idempotent; called where a process starts (the CLI, ``Assistant``, the UI) and where models load,
+    always before the model libraries are imported (they read these variables at import).
+    """
+    os.environ.update(_FORCED)
+    for name, value in _DEFAULTS.items():
+        os.environ.setdefault(name, value)
 
 
 _LOOPBACK_PREFIXES = ("127.", "::1", "localhost", "0:0:0:0:0:0:0:1")

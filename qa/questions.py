@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 from qa import prompts
 from qa.citations import critical_terms, strip_markers
@@ -21,6 +22,8 @@ _SPLIT = re.compile(
 _AUXILIARY = re.compile(
     r"(is|are|was|were|does|do|did|can|could|should|has|have|had|will|would|may|might|must)\b", re.I
 )
+AnswerKind = Literal["number", "date", "name"]
+
 _DEMONYM = re.compile(r"[a-z](ese|ian|an|ish)$")
 _NUMBER_WORDS = frozenset(
     "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty hundred "
@@ -38,7 +41,7 @@ def split_question(question: str) -> list[str]:
     return [p[0].upper() + p[1:] for p in parts]
 
 
-def expected_type(question: str) -> str | None:
+def expected_type(question: str) -> AnswerKind | None:
     """The kind of token a direct answer must contain: "number", "date" or "name"."""
     q = question.lower()
     if re.search(r"\bhow (many|much)\b|\bwhat (percentage|proportion|share|fraction|number|dose|rate)\b", q):
@@ -50,7 +53,7 @@ def expected_type(question: str) -> str | None:
     return None
 
 
-def has_expected_type(kind: str | None, answer: str, question: str) -> bool:
+def has_expected_type(kind: AnswerKind | None, answer: str, question: str) -> bool:
     if kind is None:
         return True
     tokens = words(strip_markers(answer))

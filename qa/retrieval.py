@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from qa.embedding import Embedder
-from qa.index import Index
+from qa.index import IndexReader
 from qa.settings import RetrievalSettings
 from qa.types import Passage
 
@@ -24,7 +24,7 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int) -> dict[in
 class HybridRetriever:
     """Top ``candidates`` from each retriever, fused with RRF; every passage gets its cosine score."""
 
-    def __init__(self, index: Index, embedder: Embedder, settings: RetrievalSettings | None = None) -> None:
+    def __init__(self, index: IndexReader, embedder: Embedder, settings: RetrievalSettings | None = None) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings if settings is not None else RetrievalSettings.model_validate({})
@@ -49,9 +49,8 @@ class HybridRetriever:
         q = q / norm if norm > 0 else q
         n = max(self.settings.candidates, top_k)
 
-        _, dense_ids = snapshot.store.search(q[None, :], n)
-        dense = [int(i) for i in dense_ids[0] if i >= 0]
-        sparse = [i for i, _ in snapshot.bm25.search(query, n)]
+        dense = snapshot.dense_search(q, n)
+        sparse = snapshot.sparse_search(query, n)
         fused = reciprocal_rank_fusion([dense, sparse], self.settings.rrf_k)
 
         dense_rank = {i: r for r, i in enumerate(dense, start=1)}
@@ -62,7 +61,7 @@ class HybridRetriever:
         ]
         if not best:
             return []
-        cosines = snapshot.store.get(np.array(best, dtype=np.int64)) @ q
+        cosines = snapshot.vectors(np.array(best, dtype=np.int64)) @ q
         chunks = snapshot.chunks(best)
         return [
             Passage(

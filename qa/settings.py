@@ -45,6 +45,18 @@ class RetrievalSettings(_Section):
     min_dense_score: float = Field(
         0.22, ge=-1.0, le=1.0, description="Below this cosine similarity nothing is relevant: refuse."
     )
+    premise_candidates: int = Field(
+        8, ge=1, le=500, description="At least this many candidates (else 2 x top_k) are searched for premise terms."
+    )
+    neighbour_chunks: int = Field(2, ge=0, le=50, description="The best chunks whose neighbours join the pool.")
+
+
+class FocusSettings(_Section):
+    """Weights of the sentence selector (context): embedding similarity has weight 1."""
+
+    lexical_weight: float = Field(0.3, ge=0.0, description="Weight of the IDF-weighted share of question words.")
+    chunk_weight: float = Field(0.3, ge=0.0, description="Weight of the sentence's chunk's retrieval similarity.")
+    number_bonus: float = Field(0.15, ge=0.0, description="Added for sentences with a digit, for number questions.")
 
 
 class GenerationSettings(_Section):
@@ -57,6 +69,12 @@ class GenerationSettings(_Section):
         170, ge=20, le=4000, description="Words of the most relevant passage sentences shown to the model."
     )
     max_question_chars: int = Field(2000, ge=50, description="Longer questions are truncated, with a note.")
+    rewrite_max_tokens: int = Field(48, ge=8, le=512, description="Tokens a follow-up's rewrite may take.")
+    rewrite_max_chars: int = Field(400, ge=20, description="A longer rewrite is discarded for a plain join.")
+    self_check: bool = Field(
+        True, description="Run the generator once in a child process before first use (cached per build, model, CPU)."
+    )
+    isolate: bool = Field(False, description="Run the generator in a worker process (qa serve always does).")
 
 
 class CitationSettings(_Section):
@@ -66,11 +84,33 @@ class CitationSettings(_Section):
     )
 
 
+class ConfidenceSettings(_Section):
+    """The confidence shown with an answer or a refusal, from relevance and citation support.
+
+    relevance is scaled to [0, 1] over ``[relevance_floor, relevance_floor + relevance_span]``;
+    an answer gets ``base + relevance_weight * support * scaled + support_weight * support``
+    (+ ``cited_bonus`` when the model's own markers held), a refusal ``refusal_base +
+    refusal_weight * (1 - scaled)``.
+    """
+
+    relevance_floor: float = 0.2
+    relevance_span: float = Field(0.5, gt=0.0)
+    base: float = 0.25
+    relevance_weight: float = 0.35
+    support_weight: float = 0.25
+    cited_bonus: float = 0.1
+    refusal_base: float = 0.55
+    refusal_weight: float = 0.4
+
+
 class UISettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
     max_upload_mb: float = Field(20.0, gt=0)
     concurrency: int = Field(1, ge=1, description="Generations at once; the generator is not thread-safe.")
+    isolate_generator: bool = Field(
+        True, description="Run the generator in a worker process, so a native crash cannot stop the server."
+    )
 
 
 class Settings(_Section):
@@ -80,7 +120,9 @@ class Settings(_Section):
     embedding: EmbeddingSettings = EmbeddingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     generation: GenerationSettings = GenerationSettings()
+    focus: FocusSettings = FocusSettings()
     citations: CitationSettings = CitationSettings()
+    confidence: ConfidenceSettings = ConfidenceSettings()
     ui: UISettings = UISettings()
 
 

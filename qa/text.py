@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Set as AbstractSet
 
 STOPWORDS = frozenset(
     "a about above after again against all also am an and any are as at be because been before being "
@@ -65,5 +66,10 @@ def stems_match(a: str, b: str) -> bool:
     return n >= 5 and a[:5] == b[:5] and (a.startswith(b) or b.startswith(a))
 
 
-def contains_stem(stems: set[str], token: str) -> bool:
+def question_stems(text: str) -> frozenset[str]:
+    """The content stems of a question, without stop words and question words."""
+    return frozenset(content_stems(text, drop=STOPWORDS | QUESTION_WORDS))
+
+
+def contains_stem(stems: AbstractSet[str], token: str) -> bool:
     return token in stems or any(stems_match(token, s) for s in stems)

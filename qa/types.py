@@ -7,6 +7,7 @@ that any stage can be tested with hand-made values.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 
@@ -103,9 +104,39 @@ class Citation:
     support: float
 
 
-@dataclass
+class RefusalReason(StrEnum):
+    """Why an answer was withheld: a stable code (in JSON and reports), with a message for people."""
+
+    NO_RELEVANT_PASSAGE = "no_relevant_passage"
+    FALSE_PREMISE = "false_premise"
+    MODEL_NOT_FOUND = "model_not_found"
+    UNSUPPORTED = "unsupported"
+    OFF_TOPIC = "off_topic"
+    WRONG_KIND = "wrong_kind"
+
+    def message(self, **details: str) -> str:
+        """The sentence shown to the user; ``FALSE_PREMISE`` takes ``terms``."""
+        text = _REFUSAL_MESSAGES[self]
+        return text.format(**details) if details else text
+
+
+_REFUSAL_MESSAGES: dict[RefusalReason, str] = {
+    RefusalReason.NO_RELEVANT_PASSAGE: "No passage of the documents is relevant.",
+    RefusalReason.FALSE_PREMISE: "Not in the documents: {terms}.",
+    RefusalReason.MODEL_NOT_FOUND: "The passages do not state the answer.",
+    RefusalReason.UNSUPPORTED: "The answer was not supported by the passages.",
+    RefusalReason.OFF_TOPIC: "The cited passages are not about the question.",
+    RefusalReason.WRONG_KIND: "The passages do not contain that kind of fact.",
+}
+
+
+@dataclass(frozen=True)
 class Answer:
-    """What ``ask()`` returns: the answer text with ``[n]`` markers and its proof."""
+    """What ``ask()`` returns: the answer text with ``[n]`` markers and its proof.
+
+    ``refusal`` says which check withheld the answer (``None`` when answered), and
+    ``refusal_reason`` is its message as shown to the user.
+    """
 
     question: str
     text: str
@@ -118,6 +149,7 @@ class Answer:
     refusal_reason: str | None = None
     raw_text: str | None = None
     notes: list[str] = field(default_factory=list)
+    refusal: RefusalReason | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

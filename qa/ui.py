@@ -1,8 +1,10 @@
 """Gradio chat UI: streamed answers with linked citations, a sources panel, and document management.
 
 The pure helpers at the top (escaping, marker links, highlighting, upload-name checks) carry the
-logic and are unit-tested without a browser; ``build_app`` only wires them to Gradio components,
-and ``serve`` launches the app on the loopback interface (no public share link unless asked).
+logic and are unit-tested without a browser. ``ChatHandlers`` and ``DocumentHandlers`` are the event
+handlers, written against the ``AssistantLike`` protocol; ``build_app`` lays out the tabs and wires the
+handlers to them, and ``serve`` launches the app on the loopback interface (no public share link unless
+asked).
 
 Every piece of document, passage, question or answer text is escaped with ``html.escape``
 *before* any markup of ours is added, so a document containing ``<script>`` shows as text.
@@ -11,7 +13,6 @@ Every piece of document, passage, question or answer text is escaped with ``html
 from __future__ import annotations
 
 import html
-import inspect
 import logging
 import re
 import shutil
@@ -23,11 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from qa.types import Answer, Citation, Passage
+from qa.citations import MARKER, marker_numbers
+from qa.types import Answer, Citation, Document, Passage
 
 if TYPE_CHECKING:
     import gradio as gr
 
+    from qa.index import BuildReport, DocInfo
     from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,31 +46,48 @@ CONTEXT_CHARS = 300
 _MAX_NAME_CHARS = 120
 
 
-# --------------------------------------------------------------------------- protocols
+# --------------------------------------------------------------------------- what the UI needs
 
 
 class IndexLike(Protocol):
-    def documents(self) -> Sequence[Any]: ...
+    """The index as the UI reads it: the documents table and a document's text for the sources panel."""
 
-    def get_document(self, doc_id: str) -> Any: ...
+    def documents(self) -> Sequence[DocInfo]: ...
+
+    def get_document(self, doc_id: str) -> Document: ...
 
 
 class AssistantLike(Protocol):
-    """The part of ``qa.pipeline.Assistant`` the UI uses."""
+    """Exactly what the UI uses of ``qa.pipeline.Assistant`` (which satisfies it as is)."""
 
     @property
-    def index(self) -> Any: ...
+    def index(self) -> IndexLike: ...
 
-    def ask_stream(self, question: str, *, history: Any = None) -> Iterator[str | Answer]: ...
+    def ask_stream(
+        self, question: str, *, history: Sequence[tuple[str, str]], top_k: int | None
+    ) -> Iterator[str | Answer]: ...
 
-    def add_documents(self, paths: Sequence[Path]) -> Any: ...
+    def add_documents(self, paths: Sequence[Path]) -> BuildReport: ...
 
-    def remove_documents(self, doc_ids: Sequence[str]) -> Any: ...
+    def remove_documents(self, doc_ids: Sequence[str]) -> BuildReport: ...
+
+
+class ProgressLike(Protocol):
+    """How the upload handler reports progress (``gr.Progress`` is one)."""
+
+    def __call__(self, fraction: float, /, *, desc: str) -> object: ...
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    """One question and its reply as shown; ``answer_text`` is empty when there was no answer."""
+
+    question: str
+    answer_text: str
+    html: str
 
 
 # --------------------------------------------------------------------------- pure helpers
-
-_MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 
 
 def esc(text: object) -> str:
@@ -89,13 +109,13 @@ def link_markers(escaped_text: str, valid: Collection[int] | None = None) -> str
     """
 
     def replace(match: re.Match[str]) -> str:
-        numbers = [int(part) for part in re.split(r"\s*,\s*", match.group(1))]
+        numbers = marker_numbers(match.group(1))
         if valid is not None and not all(n in valid for n in numbers):
             return match.group(0)
         links = [f'<a class="qa-cite" href="#src-{n}" data-src="{n}">[{n}]</a>' for n in numbers]
         return "".join(links)
 
-    return _MARKER.sub(replace, escaped_text)
+    return MARKER.sub(replace, escaped_text)
 
 
 def confidence_label(confidence: float) -> str:
@@ -129,9 +149,7 @@ def render_answer_html(answer: Answer, *, seconds: float | None = None) -> str:
     if answer.standalone_question and answer.standalone_question.strip() != answer.question.strip():
         meta.append(f'<span class="qa-standalone">Understood as: {esc(answer.standalone_question)}</span>')
     meta_html = '<div class="qa-meta">' + " · ".join(meta) + "</div>"
-    notes = getattr(answer, "notes", None) or []
-    if notes:
-        meta_html += "".join(f'<div class="qa-note">Note: {esc(note)}</div>' for note in notes)
+    meta_html += "".join(f'<div class="qa-note">Note: {esc(note)}</div>' for note in answer.notes)
     if answer.refused:
         reason = answer.refusal_reason or "The documents do not support an answer."
         return (
@@ -302,14 +320,6 @@ def save_upload(source: Path, upload_dir: Path, max_mb: float, *, original_name:
     return target
 
 
-@dataclass(frozen=True)
-class DocRow:
-    doc_id: str
-    title: str
-    chunks: int | None
-    source: str | None = None
-
-
 def uploaded_file(source: str | None, upload_dir: Path) -> Path | None:
     """The file behind a document if it is one of ours in ``upload_dir`` (else ``None``: never touched)."""
     if not source:
@@ -321,58 +331,26 @@ def uploaded_file(source: str | None, upload_dir: Path) -> Path | None:
     return path if path.parent == upload_dir.resolve() and path.is_file() else None
 
 
-def _first_attr(obj: Any, names: Sequence[str]) -> Any:
-    for name in names:
-        if isinstance(obj, dict) and name in obj:
-            return obj[name]
-        if hasattr(obj, name):
-            return getattr(obj, name)
-    return None
+def document_rows(infos: Iterable[DocInfo]) -> list[list[str | int]]:
+    """The documents table (id, title, chunks), sorted by id; an empty title shows the id."""
+    ordered = sorted(infos, key=lambda info: info.doc_id)
+    return [[info.doc_id, info.title or info.doc_id, info.n_chunks] for info in ordered]
 
 
-def document_rows(infos: Iterable[Any]) -> list[DocRow]:
-    """Normalise ``index.documents()`` records (DocInfo objects or dicts) for the table."""
-    rows = []
-    for info in infos:
-        doc_id = str(_first_attr(info, ("doc_id", "id")) or "")
-        title = str(_first_attr(info, ("title",)) or doc_id)
-        chunks = _first_attr(info, ("n_chunks", "chunk_count", "num_chunks", "chunks"))
-        if isinstance(chunks, Sequence) and not isinstance(chunks, str):
-            chunks = len(chunks)
-        source = _first_attr(info, ("source", "path"))
-        rows.append(
-            DocRow(
-                doc_id,
-                title,
-                int(chunks) if isinstance(chunks, int | float) else None,
-                None if source is None else str(source),
-            )
-        )
-    return sorted(rows, key=lambda r: r.doc_id)
-
-
-def history_pairs(turns: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+def history_pairs(turns: Sequence[ChatTurn]) -> list[tuple[str, str]]:
     """The conversation so far as ``(question, answer_text)`` pairs for ``ask_stream``."""
-    return [(t["question"], t["answer_text"]) for t in turns if t.get("answer_text")]
+    return [(turn.question, turn.answer_text) for turn in turns if turn.answer_text]
 
 
-def chat_messages(turns: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+def chat_messages(turns: Sequence[ChatTurn]) -> list[dict[str, str]]:
     """Chatbot messages (role/content dicts) for the stored turns."""
     messages: list[dict[str, str]] = []
     for turn in turns:
         messages.append(
-            {"role": "user", "content": f'<div class="qa-question">{_text_html(turn["question"])}</div>'}
+            {"role": "user", "content": f'<div class="qa-question">{_text_html(turn.question)}</div>'}
         )
-        messages.append({"role": "assistant", "content": turn["html"]})
+        messages.append({"role": "assistant", "content": turn.html})
     return messages
-
-
-def _accepts_kwarg(fn: Callable[..., Any], name: str) -> bool:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 # --------------------------------------------------------------------------- app
@@ -451,9 +429,8 @@ class _AssistantHolder:
                 self.preset = preset
             return self.assistant
 
-    def document_text(self, doc_id: str) -> str | None:
-        document = self.assistant.index.get_document(doc_id)
-        return None if document is None else str(document.text)
+    def document_text(self, doc_id: str) -> str:
+        return self.assistant.index.get_document(doc_id).text
 
 
 def _default_factory(settings: Settings) -> Callable[[str], AssistantLike]:
@@ -462,12 +439,357 @@ def _default_factory(settings: Settings) -> Callable[[str], AssistantLike]:
         from qa.settings import load_settings
 
         new = Assistant(
-            load_settings(preset=preset, paths=settings.paths.model_dump(), ui=settings.ui.model_dump())
+            load_settings(
+                preset=preset,
+                paths=settings.paths.model_dump(),
+                ui=settings.ui.model_dump(),
+                generation={"isolate": settings.generation.isolate},
+            )
         )
         new.warm_up()
         return new
 
     return build
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+class ChatHandlers:
+    """The Ask tab: show a question at once, stream its answer, clear the conversation.
+
+    ``respond`` yields values for (question box, chat, turns, sources panel, passages panel).
+    """
+
+    def __init__(self, holder: _AssistantHolder) -> None:
+        self.holder = holder
+
+    def show_pending(self, question: str, turns: list[ChatTurn] | None) -> Any:
+        import gradio as gr
+
+        question = (question or "").strip()
+        if not question:
+            return gr.skip()
+        waiting = render_streaming_html("", status="Waiting for the assistant…")
+        return chat_messages([*(turns or []), ChatTurn(question, "", waiting)])
+
+    def respond(
+        self, question: str, turns: list[ChatTurn] | None, top_k: float | None, preset: str | None
+    ) -> Iterator[tuple[Any, ...]]:
+        import gradio as gr
+
+        history = list(turns or [])
+        question = (question or "").strip()
+        if not question:
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        started = time.perf_counter()
+        pending = ChatTurn(question, "", render_streaming_html(""))
+        yield "", chat_messages([*history, pending]), history, gr.skip(), gr.skip()
+        answer: Answer | None = None
+        error = "The assistant finished without an answer."
+        streamed = ""
+        try:
+            assistant = self.holder.get(preset)
+            pairs = history_pairs(history)
+            for item in assistant.ask_stream(question, history=pairs, top_k=int(top_k) if top_k else None):
+                if isinstance(item, Answer):
+                    answer = item  # the last item
+                    continue
+                streamed += item
+                pending = ChatTurn(question, "", render_streaming_html(streamed))
+                yield gr.skip(), chat_messages([*history, pending]), gr.skip(), gr.skip(), gr.skip()
+        except Exception as exc:
+            log.exception("answering %r failed", question)
+            answer, error = None, f"Could not answer: {exc}"
+        yield self._finish(question, history, answer, error, time.perf_counter() - started)
+
+    def _finish(
+        self, question: str, history: list[ChatTurn], answer: Answer | None, error: str, seconds: float
+    ) -> tuple[Any, ...]:
+        import gradio as gr
+
+        if answer is None:  # shown, but not passed on as history (no answer text)
+            turns = [*history, ChatTurn(question, "", render_error_html(error))]
+            return gr.skip(), chat_messages(turns), turns, gr.skip(), gr.skip()
+        turns = [*history, ChatTurn(question, answer.text, render_answer_html(answer, seconds=seconds))]
+        sources = render_sources_html(answer, self.holder.document_text)
+        return gr.skip(), chat_messages(turns), turns, sources, render_passages_html(answer.passages)
+
+    def clear_chat(self) -> tuple[Any, ...]:
+        return [], [], render_sources_html(None), render_passages_html([]), ""
+
+
+class DocumentHandlers:
+    """The Documents tab: list the indexed documents, upload (checked, then indexed), remove."""
+
+    def __init__(self, holder: _AssistantHolder, upload_dir: Path, max_mb: float) -> None:
+        self.holder = holder
+        self.upload_dir = upload_dir
+        self.max_mb = max_mb
+
+    def list_documents(self) -> tuple[list[list[str | int]], Any]:
+        """The table rows and the choices of the remove dropdown."""
+        import gradio as gr
+
+        try:
+            infos = self.holder.assistant.index.documents()
+        except Exception:
+            log.exception("listing documents failed")
+            infos = []
+        return document_rows(infos), gr.update(choices=sorted(info.doc_id for info in infos), value=None)
+
+    def upload(self, files: list[str] | str | None, progress: ProgressLike) -> tuple[Any, ...]:
+        """Status, table, remove choices and the cleared upload box."""
+        import gradio as gr
+
+        if not files:
+            return (gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        progress(0.0, desc="Checking files")
+        saved, messages = self._save([files] if isinstance(files, str) else list(files))
+        if saved:
+            progress(0.2, desc=f"Indexing {len(saved)} file(s)")
+            messages.insert(0, self._add(saved))
+        progress(1.0, desc="Done")
+        table, choices = self.list_documents()
+        return f'<ul class="qa-upload-status">{"".join(messages)}</ul>', table, choices, None
+
+    def _save(self, raw_paths: Sequence[str]) -> tuple[list[Path], list[str]]:
+        """Copy the acceptable files into the upload folder; a status line for each refused one."""
+        saved: list[Path] = []
+        refused: list[str] = []
+        for raw in raw_paths:
+            try:
+                saved.append(save_upload(Path(raw), self.upload_dir, self.max_mb))
+            except UploadRejected as exc:
+                refused.append(f'<li class="qa-upload-rejected">Refused: {esc(exc)}</li>')
+            except OSError as exc:
+                refused.append(
+                    f'<li class="qa-upload-rejected">Could not save {esc(Path(raw).name)}: {esc(exc)}</li>'
+                )
+        return saved, refused
+
+    def _add(self, saved: Sequence[Path]) -> str:
+        """Index the saved files; the status line says what happened."""
+        try:
+            summary = self.holder.get().add_documents(saved).summary()
+        except Exception as exc:
+            log.exception("indexing uploads failed")
+            return f'<li class="qa-upload-rejected">Indexing failed: {esc(exc)}</li>'
+        names = ", ".join(p.name for p in saved)
+        return f'<li class="qa-upload-ok">Added {esc(names)}: {esc(summary)}</li>'
+
+    def remove(self, doc_id: str | None) -> tuple[Any, ...]:
+        """Status, table and remove choices; an uploaded file goes too, any other file is kept."""
+        import gradio as gr
+
+        if not doc_id:
+            return '<div class="qa-upload-status">Choose a document to remove.</div>', gr.skip(), gr.skip()
+        try:
+            sources = {info.doc_id: info.source for info in self.holder.assistant.index.documents()}
+            self.holder.get().remove_documents([doc_id])
+            status = f'<div class="qa-upload-status qa-upload-ok">Removed {esc(doc_id)} from the index.</div>'
+            uploaded = uploaded_file(sources.get(doc_id), self.upload_dir)
+            if uploaded is not None:
+                uploaded.unlink(missing_ok=True)
+        except Exception as exc:
+            log.exception("removing %s failed", doc_id)
+            status = (
+                '<div class="qa-upload-status qa-upload-rejected">'
+                f"Could not remove {esc(doc_id)}: {esc(exc)}</div>"
+            )
+        table, choices = self.list_documents()
+        return status, table, choices
+
+
+# --------------------------------------------------------------------------- layout
+
+
+@dataclass(frozen=True)
+class _AskTab:
+    chatbot: gr.Chatbot
+    question: gr.Textbox
+    ask: gr.Button
+    examples: list[gr.Button]
+    clear: gr.Button
+    show_passages: gr.Checkbox
+    sources: gr.HTML
+    passages_group: gr.Group
+    passages: gr.HTML
+
+
+@dataclass(frozen=True)
+class _DocumentsTab:
+    table: gr.Dataframe
+    upload: gr.File
+    status: gr.HTML
+    remove_choice: gr.Dropdown
+    remove: gr.Button
+
+
+@dataclass(frozen=True)
+class _SettingsTab:
+    preset: gr.Radio
+    top_k: gr.Slider
+
+
+def _chat_box() -> tuple[gr.Chatbot, gr.Textbox, gr.Button]:
+    """The conversation, and the question box with its Ask button below it."""
+    import gradio as gr
+
+    chatbot = gr.Chatbot(
+        label="Conversation",
+        elem_id="qa-chat",
+        height=520,
+        feedback_options=None,
+        placeholder="Ask a question about the indexed documents.",
+        group_consecutive_messages=False,
+        buttons=["copy", "copy_all"],
+    )
+    with gr.Row():
+        question = gr.Textbox(
+            show_label=False,
+            placeholder="Ask a question…",
+            elem_id="qa-question",
+            scale=6,
+            lines=1,
+            max_lines=4,
+            autofocus=True,
+        )
+        ask = gr.Button("Ask", variant="primary", elem_id="qa-ask", scale=1, min_width=80)
+    return chatbot, question, ask
+
+
+def _ask_tab() -> _AskTab:
+    """The chat column (examples, clear, passages toggle) beside the sources panel."""
+    import gradio as gr
+
+    with gr.Tab("Ask", id="ask"), gr.Row(equal_height=False):  # noqa: SIM117
+        with gr.Column(scale=3):
+            chatbot, question, ask = _chat_box()
+            with gr.Row():
+                examples = [
+                    gr.Button(q, size="sm", elem_classes=["qa-example"]) for q in EXAMPLE_QUESTIONS
+                ]
+            with gr.Row():
+                clear = gr.Button("Clear chat", size="sm", elem_id="qa-clear")
+                show_passages = gr.Checkbox(
+                    label="Show retrieved passages", value=False, elem_id="qa-show-passages"
+                )
+        with gr.Column(scale=2):
+            gr.Markdown("### Sources")
+            sources = gr.HTML(render_sources_html(None), elem_id="qa-sources")
+            with gr.Group(visible=False) as passages_group:
+                gr.Markdown("### Retrieved passages")
+                passages = gr.HTML(render_passages_html([]), elem_id="qa-passages")
+    return _AskTab(chatbot, question, ask, examples, clear, show_passages, sources, passages_group, passages)
+
+
+def _documents_tab(max_mb: float) -> _DocumentsTab:
+    """The documents table, the upload box and the remove control."""
+    import gradio as gr
+
+    with gr.Tab("Documents", id="documents"):
+        table = gr.Dataframe(
+            headers=["Document id", "Title", "Chunks"],
+            datatype=["str", "str", "number"],
+            interactive=False,
+            elem_id="qa-docs",
+            label="Indexed documents",
+        )
+        allowed = ", ".join(ALLOWED_UPLOAD_EXTENSIONS)
+        upload = gr.File(
+            label=f"Add documents ({allowed}; up to {max_mb:g} MB each)",
+            file_count="multiple",
+            elem_id="qa-upload",
+        )
+        status = gr.HTML("", elem_id="qa-upload-status")
+        with gr.Row():
+            remove_choice = gr.Dropdown(
+                label="Remove a document", choices=[], elem_id="qa-remove-choice"
+            )
+            remove = gr.Button("Remove", variant="stop", elem_id="qa-remove")
+    return _DocumentsTab(table, upload, status, remove_choice, remove)
+
+
+def _settings_tab(settings: Settings) -> _SettingsTab:
+    """The preset (model size) and how many passages the model is given."""
+    import gradio as gr
+
+    with gr.Tab("Settings", id="settings"):
+        preset = gr.Radio(
+            list(PRESET_CHOICES),
+            value=settings.preset if settings.preset in PRESET_CHOICES else None,
+            label="Preset",
+            info="fast: smaller model; accurate: larger model. "
+            "Switching reloads the model on the next question.",
+            elem_id="qa-preset",
+        )
+        top_k = gr.Slider(
+            1,
+            10,
+            value=settings.retrieval.top_k,
+            step=1,
+            label="Passages given to the model",
+            elem_id="qa-top-k",
+        )
+    return _SettingsTab(preset, top_k)
+
+
+# --------------------------------------------------------------------------- events
+
+# Everything that uses the assistant shares one queue: one generation or index update at a time.
+_QUEUE_KW: dict[str, Any] = {"concurrency_id": "assistant"}
+# Show the question at once (no queue), then answer it in the queue (one generation at a time).
+_AT_ONCE_KW: dict[str, Any] = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+
+
+def toggle_passages(show: bool) -> Any:
+    import gradio as gr
+
+    return gr.update(visible=bool(show))
+
+
+def _wire_chat(chat: ChatHandlers, tab: _AskTab, settings_tab: _SettingsTab, turns: gr.State) -> None:
+    """Ask (button, Enter, examples), clear, and the passages toggle; only the button is the ``ask`` API."""
+    chat_inputs = [tab.question, turns, settings_tab.top_k, settings_tab.preset]
+    chat_outputs = [tab.question, tab.chatbot, turns, tab.sources, tab.passages]
+    ask_kw: dict[str, Any] = {**_QUEUE_KW, "show_progress_on": tab.chatbot}
+    pending_io = ([tab.question, turns], tab.chatbot)
+    tab.ask.click(chat.show_pending, *pending_io, **_AT_ONCE_KW).then(
+        chat.respond, chat_inputs, chat_outputs, api_name="ask", **ask_kw
+    )
+    tab.question.submit(chat.show_pending, *pending_io, **_AT_ONCE_KW).then(
+        chat.respond, chat_inputs, chat_outputs, api_visibility="private", **ask_kw
+    )
+    for button, text in zip(tab.examples, EXAMPLE_QUESTIONS, strict=True):
+        button.click(lambda t=text: t, None, tab.question, **_AT_ONCE_KW).then(
+            chat.show_pending, *pending_io, **_AT_ONCE_KW
+        ).then(chat.respond, chat_inputs, chat_outputs, api_visibility="private", **ask_kw)
+    cleared = [tab.chatbot, turns, tab.sources, tab.passages, tab.question]
+    for clear_event in (tab.clear.click, tab.chatbot.clear):
+        clear_event(chat.clear_chat, None, cleared, queue=False, api_visibility="private")
+    tab.show_passages.change(
+        toggle_passages, tab.show_passages, tab.passages_group, queue=False, api_visibility="private"
+    )
+
+
+def _wire_documents(docs: DocumentHandlers, tab: _DocumentsTab, demo: gr.Blocks) -> None:
+    """Upload and remove (in the assistant's queue), and the documents table on page load."""
+    import gradio as gr
+
+    # Gradio hands its progress tracker to the parameter whose default is one.
+    def upload(
+        files: list[str] | str | None,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
+    ) -> tuple[Any, ...]:
+        return docs.upload(files, progress)
+
+    listing = [tab.table, tab.remove_choice]
+    private: dict[str, Any] = {"api_visibility": "private"}
+    tab.upload.upload(upload, tab.upload, [tab.status, *listing, tab.upload], **private, **_QUEUE_KW)
+    tab.remove.click(docs.remove, tab.remove_choice, [tab.status, *listing], **private, **_QUEUE_KW)
+    demo.load(docs.list_documents, None, listing, **private, concurrency_limit=None)
 
 
 def build_app(
@@ -477,281 +799,27 @@ def build_app(
     assistant_factory: Callable[[str], AssistantLike] | None = None,
 ) -> gr.Blocks:
     """The Gradio app around ``assistant``; launch it with ``serve`` (which adds the CSS)."""
+    from qa.offline import enforce_offline
+
+    enforce_offline()  # before gradio (and huggingface_hub under it) is imported
     import gradio as gr
 
-    from qa.offline import enforce_offline
     from qa.settings import load_settings
 
-    enforce_offline()
     settings = settings or load_settings()
-    factory = assistant_factory or _default_factory(settings)
-    holder = _AssistantHolder(assistant, settings.preset, factory)
-    upload_dir = Path(settings.paths.index) / "uploads"
-    max_mb = settings.ui.max_upload_mb
-    default_top_k = settings.retrieval.top_k
-
-    # ---- handlers -------------------------------------------------------------------------
-
-    def respond(
-        question: str, turns: list[dict[str, Any]] | None, top_k: float | None, preset: str | None
-    ) -> Iterator[tuple[Any, ...]]:
-        turns = list(turns or [])
-        question = (question or "").strip()
-        if not question:
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-            return
-        started = time.perf_counter()
-        pending = {"question": question, "answer_text": "", "html": render_streaming_html("")}
-        yield "", chat_messages([*turns, pending]), turns, gr.skip(), gr.skip()
-        answer: Answer | None = None
-        streamed = ""
-        try:
-            current = holder.get(preset)
-            kwargs: dict[str, Any] = {"history": history_pairs(turns)}
-            if top_k and _accepts_kwarg(current.ask_stream, "top_k"):
-                kwargs["top_k"] = int(top_k)
-            for item in current.ask_stream(question, **kwargs):
-                if isinstance(item, Answer):
-                    answer = item  # the last item
-                    continue
-                streamed += str(item)
-                pending["html"] = render_streaming_html(streamed)
-                yield gr.skip(), chat_messages([*turns, pending]), gr.skip(), gr.skip(), gr.skip()
-        except Exception as exc:
-            log.exception("answering %r failed", question)
-            answer = None
-            pending["html"] = render_error_html(f"Could not answer: {exc}")
-        if answer is None:
-            if "qa-error" not in pending["html"]:
-                pending["html"] = render_error_html("The assistant finished without an answer.")
-            turns.append(pending)  # shown, but not passed on as history (no answer text)
-            yield gr.skip(), chat_messages(turns), turns, gr.skip(), gr.skip()
-            return
-        seconds = time.perf_counter() - started
-        done = {
-            "question": question,
-            "answer_text": answer.text,
-            "html": render_answer_html(answer, seconds=seconds),
-        }
-        turns.append(done)
-        yield (
-            gr.skip(),
-            chat_messages(turns),
-            turns,
-            render_sources_html(answer, holder.document_text),
-            render_passages_html(answer.passages),
-        )
-
-    def show_pending(question: str, turns: list[dict[str, Any]] | None) -> Any:
-        question = (question or "").strip()
-        if not question:
-            return gr.skip()
-        waiting = render_streaming_html("", status="Waiting for the assistant…")
-        return chat_messages([*(turns or []), {"question": question, "answer_text": "", "html": waiting}])
-
-    def clear_chat() -> tuple[Any, ...]:
-        return [], [], render_sources_html(None), render_passages_html([]), ""
-
-    def toggle_passages(show: bool) -> Any:
-        return gr.update(visible=bool(show))
-
-    def list_documents() -> tuple[Any, Any]:
-        try:
-            rows = document_rows(holder.assistant.index.documents())
-        except Exception:
-            log.exception("listing documents failed")
-            rows = []
-        table = [[r.doc_id, r.title, r.chunks if r.chunks is not None else ""] for r in rows]
-        return table, gr.update(choices=[r.doc_id for r in rows], value=None)
-
-    def upload(
-        files: list[str] | str | None,
-        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
-    ) -> tuple[Any, ...]:
-        if not files:
-            return (gr.skip(), gr.skip(), gr.skip(), gr.skip())
-        paths = [files] if isinstance(files, str) else list(files)
-        saved: list[Path] = []
-        messages: list[str] = []
-        progress(0.0, desc="Checking files")
-        for raw in paths:
-            try:
-                saved.append(save_upload(Path(raw), upload_dir, max_mb))
-            except UploadRejected as exc:
-                messages.append(f'<li class="qa-upload-rejected">Refused: {esc(exc)}</li>')
-            except OSError as exc:
-                messages.append(
-                    f'<li class="qa-upload-rejected">Could not save {esc(Path(raw).name)}: {esc(exc)}</li>'
-                )
-        if saved:
-            progress(0.2, desc=f"Indexing {len(saved)} file(s)")
-            try:
-                report = holder.get().add_documents(saved)
-                summary = report.summary() if hasattr(report, "summary") else str(report)
-                names = ", ".join(p.name for p in saved)
-                messages.insert(0, f'<li class="qa-upload-ok">Added {esc(names)}: {esc(summary)}</li>')
-            except Exception as exc:
-                log.exception("indexing uploads failed")
-                messages.insert(0, f'<li class="qa-upload-rejected">Indexing failed: {esc(exc)}</li>')
-        progress(1.0, desc="Done")
-        table, choices = list_documents()
-        return f'<ul class="qa-upload-status">{"".join(messages)}</ul>', table, choices, None
-
-    def remove(doc_id: str | None) -> tuple[Any, ...]:
-        if not doc_id:
-            return '<div class="qa-upload-status">Choose a document to remove.</div>', gr.skip(), gr.skip()
-        try:
-            sources = {r.doc_id: r.source for r in document_rows(holder.assistant.index.documents())}
-            holder.get().remove_documents([doc_id])
-            status = f'<div class="qa-upload-status qa-upload-ok">Removed {esc(doc_id)} from the index.</div>'
-            uploaded = uploaded_file(sources.get(doc_id), upload_dir)
-            if uploaded is not None:
-                uploaded.unlink(missing_ok=True)
-        except Exception as exc:
-            log.exception("removing %s failed", doc_id)
-            status = (
-                '<div class="qa-upload-status qa-upload-rejected">'
-                f"Could not remove {esc(doc_id)}: {esc(exc)}</div>"
-            )
-        table, choices = list_documents()
-        return status, table, choices
-
-    # ---- layout ---------------------------------------------------------------------------
-
+    holder = _AssistantHolder(assistant, settings.preset, assistant_factory or _default_factory(settings))
+    docs = DocumentHandlers(holder, Path(settings.paths.index) / "uploads", settings.ui.max_upload_mb)
     with gr.Blocks(title="Document Q&A", analytics_enabled=False) as demo:
-        turns_state = gr.State([])
+        turns = gr.State([])
         gr.Markdown(
             "## Document Q&A\nAnswers come only from your indexed documents, each claim linked to its source."
         )
         with gr.Tabs():
-            with gr.Tab("Ask", id="ask"), gr.Row(equal_height=False):  # noqa: SIM117
-                with gr.Column(scale=3):
-                    chatbot = gr.Chatbot(
-                        label="Conversation",
-                        elem_id="qa-chat",
-                        height=520,
-                        feedback_options=None,
-                        placeholder="Ask a question about the indexed documents.",
-                        group_consecutive_messages=False,
-                        buttons=["copy", "copy_all"],
-                    )
-                    with gr.Row():
-                        question_box = gr.Textbox(
-                            show_label=False,
-                            placeholder="Ask a question…",
-                            elem_id="qa-question",
-                            scale=6,
-                            lines=1,
-                            max_lines=4,
-                            autofocus=True,
-                        )
-                        ask_button = gr.Button(
-                            "Ask", variant="primary", elem_id="qa-ask", scale=1, min_width=80
-                        )
-                    with gr.Row():
-                        example_buttons = [
-                            gr.Button(q, size="sm", elem_classes=["qa-example"]) for q in EXAMPLE_QUESTIONS
-                        ]
-                    with gr.Row():
-                        clear_button = gr.Button("Clear chat", size="sm", elem_id="qa-clear")
-                        show_passages = gr.Checkbox(
-                            label="Show retrieved passages", value=False, elem_id="qa-show-passages"
-                        )
-                with gr.Column(scale=2):
-                    gr.Markdown("### Sources")
-                    sources_html = gr.HTML(render_sources_html(None), elem_id="qa-sources")
-                    with gr.Group(visible=False) as passages_group:
-                        gr.Markdown("### Retrieved passages")
-                        passages_html = gr.HTML(render_passages_html([]), elem_id="qa-passages")
-            with gr.Tab("Documents", id="documents"):
-                docs_table = gr.Dataframe(
-                    headers=["Document id", "Title", "Chunks"],
-                    datatype=["str", "str", "number"],
-                    interactive=False,
-                    elem_id="qa-docs",
-                    label="Indexed documents",
-                )
-                allowed = ", ".join(ALLOWED_UPLOAD_EXTENSIONS)
-                upload_box = gr.File(
-                    label=f"Add documents ({allowed}; up to {max_mb:g} MB each)",
-                    file_count="multiple",
-                    elem_id="qa-upload",
-                )
-                upload_status = gr.HTML("", elem_id="qa-upload-status")
-                with gr.Row():
-                    remove_choice = gr.Dropdown(
-                        label="Remove a document", choices=[], elem_id="qa-remove-choice"
-                    )
-                    remove_button = gr.Button("Remove", variant="stop", elem_id="qa-remove")
-            with gr.Tab("Settings", id="settings"):
-                preset_choice = gr.Radio(
-                    list(PRESET_CHOICES),
-                    value=settings.preset if settings.preset in PRESET_CHOICES else None,
-                    label="Preset",
-                    info="fast: smaller model; accurate: larger model. "
-                    "Switching reloads the model on the next question.",
-                    elem_id="qa-preset",
-                )
-                top_k_slider = gr.Slider(
-                    1,
-                    10,
-                    value=default_top_k,
-                    step=1,
-                    label="Passages given to the model",
-                    elem_id="qa-top-k",
-                )
-
-        # ---- events -----------------------------------------------------------------------
-        chat_inputs = [question_box, turns_state, top_k_slider, preset_choice]
-        chat_outputs = [question_box, chatbot, turns_state, sources_html, passages_html]
-        # Everything that uses the assistant shares one queue: one generation or index update at a time.
-        queue_kw: dict[str, Any] = {"concurrency_id": "assistant"}
-        ask_kw: dict[str, Any] = {**queue_kw, "show_progress_on": chatbot}
-        # Show the question at once (no queue), then answer it in the queue (one generation at a time).
-        pending_kw: dict[str, Any] = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
-        ask_button.click(show_pending, [question_box, turns_state], chatbot, **pending_kw).then(
-            respond, chat_inputs, chat_outputs, api_name="ask", **ask_kw
-        )
-        question_box.submit(show_pending, [question_box, turns_state], chatbot, **pending_kw).then(
-            respond, chat_inputs, chat_outputs, api_visibility="private", **ask_kw
-        )
-        for button, text in zip(example_buttons, EXAMPLE_QUESTIONS, strict=True):
-            button.click(lambda t=text: t, None, question_box, **pending_kw).then(
-                show_pending, [question_box, turns_state], chatbot, **pending_kw
-            ).then(respond, chat_inputs, chat_outputs, api_visibility="private", **ask_kw)
-        for clear_event in (clear_button.click, chatbot.clear):
-            clear_event(
-                clear_chat,
-                None,
-                [chatbot, turns_state, sources_html, passages_html, question_box],
-                queue=False,
-                api_visibility="private",
-            )
-        show_passages.change(
-            toggle_passages, show_passages, passages_group, queue=False, api_visibility="private"
-        )
-        upload_box.upload(
-            upload,
-            upload_box,
-            [upload_status, docs_table, remove_choice, upload_box],
-            api_visibility="private",
-            **queue_kw,
-        )
-        remove_button.click(
-            remove,
-            remove_choice,
-            [upload_status, docs_table, remove_choice],
-            api_visibility="private",
-            **queue_kw,
-        )
-        demo.load(
-            list_documents,
-            None,
-            [docs_table, remove_choice],
-            api_visibility="private",
-            concurrency_limit=None,
-        )
-
+            ask_tab = _ask_tab()
+            documents_tab = _documents_tab(docs.max_mb)
+            settings_tab = _settings_tab(settings)
+        _wire_chat(ChatHandlers(holder), ask_tab, settings_tab, turns)
+        _wire_documents(docs, documents_tab, demo)
     demo.queue(default_concurrency_limit=settings.ui.concurrency)
     return demo
 
@@ -791,6 +859,14 @@ def launch(
     )
 
 
+def with_isolated_generator(settings: Settings) -> Settings:
+    """The settings with the generator in a worker process, if ``ui.isolate_generator`` asks for it."""
+    if not settings.ui.isolate_generator or settings.generation.isolate:
+        return settings
+    generation = settings.generation.model_copy(update={"isolate": True})
+    return settings.model_copy(update={"generation": generation})
+
+
 def serve(
     settings: Settings | None = None,
     *,
@@ -800,7 +876,7 @@ def serve(
     assistant: AssistantLike | None = None,
     assistant_factory: Callable[[str], AssistantLike] | None = None,
     prevent_thread_lock: bool = False,
-) -> None:
+) -> gr.Blocks:
     """Start the UI (blocking unless ``prevent_thread_lock``); loads and warms the assistant first.
 
     ``assistant_factory(preset)`` builds the assistant for another preset chosen in the UI
@@ -809,8 +885,8 @@ def serve(
     from qa.offline import enforce_offline
     from qa.settings import load_settings
 
-    enforce_offline()
-    settings = settings or load_settings()
+    enforce_offline()  # before the models load
+    settings = with_isolated_generator(settings or load_settings())
     if assistant is None:
         from qa.pipeline import Assistant
 
@@ -819,3 +895,4 @@ def serve(
         assistant = real
     demo = build_app(assistant, settings, assistant_factory=assistant_factory)
     launch(demo, settings, host=host, port=port, share=share, prevent_thread_lock=prevent_thread_lock)
+    return demo

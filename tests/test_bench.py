@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,14 +84,73 @@ def test_synthetic_copies_are_distinct_but_keep_the_words() -> None:
     assert one.startswith("Title line") and "Second sentence is here too." in one
 
 
-def test_percentile_interpolates() -> None:
-    assert bench.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
-    assert bench.percentile([5.0], 95) == 5.0
+def _from_json(data: dict[str, Any]) -> bench.BenchResults:
+    """Typed results from a ``results.json`` (the inverse of ``asdict``)."""
+    return bench.BenchResults(
+        schema=data["schema"],
+        machine=bench.Machine(**data["machine"]),
+        run=bench.RunInfo(**data["run"]),
+        index_build=[bench.Build(**b) for b in data["index_build"]],
+        retrieval=[bench.Retrieval(**r) for r in data["retrieval"]],
+        query_embedding=bench.QueryEmbedding(**data["query_embedding"]) if data["query_embedding"] else None,
+        cold_start=bench.ColdStart(**data["cold_start"]) if data["cold_start"] else None,
+        ask={preset: bench.AskSummary(**a) for preset, a in data["ask"].items()},
+        errors=data["errors"],
+        peak_memory_mb=data["peak_memory_mb"],
+        targets=[bench.TargetResult(**t) for t in data["targets"]],
+    )
 
 
-def test_targets_met_and_missed() -> None:
-    results = {"ask": {"accurate": {"total_p50_s": 2.0}, "fast": {"total_p50_s": 2.0}}, "index_build": []}
-    status = {t["name"]: t["met"] for t in bench.evaluate_targets(results)}
+def test_typed_results_keep_the_results_json_layout(repo_root: Path, tmp_path: Path) -> None:
+    """The committed full run (every section measured) reads into the dataclasses and writes back unchanged."""
+    committed = json.loads((repo_root / "bench" / "results.json").read_text(encoding="utf-8"))
+    results = _from_json(committed)
+    assert [asdict(t) for t in bench.evaluate_targets(results)] == committed["targets"]
+    assert bench.peak_memory(results.index_build, results.cold_start, results.ask) == committed["peak_memory_mb"]
+
+    bench.write_results(results, tmp_path)
+    written = (tmp_path / "results.json").read_text(encoding="utf-8")
+    assert written == json.dumps(committed, indent=2) + "\n"  # same keys, same order, same values
+    markdown = (tmp_path / "RESULTS.md").read_text(encoding="utf-8")
+    assert "| **total: launch to first answer** | 9.07 |" in markdown
+    assert "| total p50 s | 2.31 | 1.3 |" in markdown
+    assert "| retrieval p50 / p95 s | 0.0111 / 0.0131 | 0.0115 / 0.0162 |" in markdown
+    assert "| warm ask() p50, accurate | &lt;= 3 s | 2.307 s | met |" in markdown
+
+
+def _answer(total: float, completion_tokens: float, refused: bool = False) -> dict[str, Any]:
+    timings = {"total": total, "retrieval": 0.1, "prompt": 0.4, "decode": 1.0, "prompt_tokens": 200.0,
+               "completion_tokens": completion_tokens}
+    return {"question": "q", "refused": refused, "timings": timings}
+
+
+def test_summarize_ask() -> None:
+    raw = {"answers": [_answer(1.0, 11.0), _answer(2.0, 21.0), _answer(0.2, 0.0, refused=True)],
+           "model": "tiny", "warm_up_s": 1.5, "peak_rss_mb": 900.0}
+    summary = bench.summarize_ask("fast", raw)
+    assert (summary.questions, summary.generated, summary.refused) == (3, 2, 1)
+    assert summary.decode_tokens_per_s == 15.0  # (10 + 20) tokens after the first, over 2 s of decoding
+    assert summary.prompt_tokens_per_s == 500.0  # 400 prompt tokens over 0.8 s
+    assert summary.mean_completion_tokens == 16.0
+    assert summary.generated_total_p50_s == 1.5
+    assert summary.total_p50_s == 1.0 and summary.total_p95_s == 1.9
+    assert summary.focus_p50_s == 0.0  # a stage missing from the timings counts as 0 s
+    assert (summary.preset, summary.model, summary.peak_rss_mb) == ("fast", "tiny", 900.0)
+
+
+def test_summarize_ask_without_generated_answers_is_none_not_nan() -> None:
+    raw = {"answers": [_answer(0.2, 0.0, refused=True)], "model": "tiny", "warm_up_s": 1.0, "peak_rss_mb": 1.0}
+    summary = bench.summarize_ask("fast", raw)
+    assert summary.mean_prompt_tokens is None and summary.generated_total_p50_s is None
+    assert summary.decode_tokens_per_s == 0.0
+    assert bench.latency_summary([]) == {"n": 0, "p50_ms": None, "p95_ms": None, "mean_ms": None, "max_ms": None}
+
+
+def test_targets_met_and_missed(repo_root: Path) -> None:
+    committed = _from_json(json.loads((repo_root / "bench" / "results.json").read_text(encoding="utf-8")))
+    slow_fast = replace(committed.ask["fast"], total_p50_s=2.0)
+    results = replace(committed, ask={"accurate": committed.ask["accurate"], "fast": slow_fast}, cold_start=None)
+    status = {t.name: t.met for t in bench.evaluate_targets(results)}
     assert status["warm ask() p50, accurate"] is True
     assert status["warm ask() p50, fast"] is False
     assert status["cold start to first answer"] is None

@@ -7,6 +7,7 @@ import pytest
 from qa.evaluation.metrics import (
     EvalItem,
     Evidence,
+    ItemScore,
     all_evidence_recall,
     answer_correct,
     citation_coverage,
@@ -19,7 +20,6 @@ from qa.evaluation.metrics import (
     map_yes_no_maybe,
     mean_reciprocal_rank,
     normalize_answer,
-    percentile,
     recall_at_k,
     refusal_accuracy,
     reliability_bins,
@@ -177,10 +177,36 @@ def test_expected_calibration_error_hand_computed() -> None:
     assert expected_calibration_error([], []) is None
 
 
-def test_percentile() -> None:
-    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == pytest.approx(2.5)
-    assert percentile([1.0, 2.0, 3.0, 4.0], 95) == pytest.approx(3.85)
-    assert percentile([], 50) is None
+def _timed(item_id: str, latency: float, timings: dict[str, float]) -> ItemScore:
+    return ItemScore(id=item_id, kind="fact", answerable=True, family=None, correct=True, refused=False,
+                     latency_s=latency, timings=timings)
+
+
+def test_latency_and_token_statistics() -> None:
+    scores = [
+        _timed("a", 1.0, {"retrieval": 0.1, "decode": 0.5, "prompt_tokens": 100.0}),
+        _timed("b", 2.0, {"retrieval": 0.3, "prompt_tokens": 300.0}),
+        _timed("c", 3.0, {"retrieval": 0.2, "decode": 1.5, "prompt_tokens": 200.0, "completion_tokens": 9.0}),
+        _timed("d", 4.0, {"retrieval": 0.4, "decode": 1.0, "prompt_tokens": 400.0, "completion_tokens": 11.0}),
+    ]
+    m = summarize(scores)
+    assert m["latency_p50_s"] == 2.5 and m["latency_mean_s"] == 2.5
+    assert m["latency_p95_s"] == pytest.approx(3.85)
+    assert m["stage_latency"]["retrieval"] == {"p50": pytest.approx(0.25), "p95": pytest.approx(0.385),
+                                               "mean": pytest.approx(0.25)}
+    assert m["stage_latency"]["decode"] == {"p50": 1.0, "p95": pytest.approx(1.45), "mean": 1.0}
+    assert "prompt_tokens" not in m["stage_latency"]  # token counts are not stages
+    assert m["mean_tokens"] == {"completion_tokens": 10.0, "prompt_tokens": 250.0}
+
+
+def test_statistics_of_nothing_are_none() -> None:
+    m = summarize([])
+    assert m["n"] == 0
+    for key in ("accuracy", "answer_accuracy", "em", "mrr", "latency_p50_s", "latency_p95_s", "latency_mean_s",
+                "mean_confidence", "ece"):
+        assert m[key] is None, key
+    assert m["stage_latency"] == {} and m["mean_tokens"] == {}
+    assert refusal_accuracy([]) is None
 
 
 # --------------------------------------------------------------------------- per item

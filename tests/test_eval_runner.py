@@ -11,8 +11,21 @@ import pytest
 
 from qa.evaluation import cli
 from qa.evaluation.metrics import EvalItem
-from qa.evaluation.report import PLOT_FILES
+from qa.evaluation.report import (
+    PLOT_FILES,
+    Alert,
+    Block,
+    Bullets,
+    Code,
+    Heading,
+    Image,
+    Paragraph,
+    Table,
+    render_html,
+    render_markdown,
+)
 from qa.evaluation.runner import RunResult, load_dataset, run_evaluation
+from qa.measure import git_commit
 from qa.types import Answer, Chunk, Citation, Passage
 
 EVIDENCE = "Mesutoclax (ICP-248) has received Breakthrough Therapy Designation"
@@ -119,6 +132,36 @@ def test_full_run_writes_every_file(dataset: Path, tmp_path: Path) -> None:
     assert "data:image/png;base64," in html_text
     md = (d / "report.md").read_text(encoding="utf-8")
     assert "Headline metrics" in md and "Worst items" in md
+    assert "| metric | value |\n| --- | --- |\n| items | 3 |\n" in md
+    assert isinstance(report["peak_memory_mb"], float) and report["peak_memory_mb"] > 0
+
+
+def test_blocks_render_the_same_content_as_markdown_and_html() -> None:
+    blocks: list[Block] = [
+        Heading(1, "T <1>"),
+        Alert("partial"),
+        Bullets(("a", "b")),
+        Table(("k", "v|w"), (("x", "<b>"),)),
+        Paragraph("p & q"),
+        Image("plot.png"),
+        Image("missing.png"),
+        Code('{"a": 1}'),
+    ]
+    assert render_markdown(blocks) == (
+        "# T <1>\n\n> **partial**\n\n- a\n- b\n\n| k | v\\|w |\n| --- | --- |\n| x | &lt;b&gt; |\n\n"
+        "p & q\n\n![plot.png](plot.png)\n\n![missing.png](missing.png)\n\n```json\n{\"a\": 1}\n```\n"
+    )
+    page = render_html(blocks, {"plot.png": b"PNG"})
+    assert "<title>T &lt;1&gt;</title>" in page and "<h1>T &lt;1&gt;</h1>" in page
+    assert '<p class="warn">partial</p>\n<ul><li>a</li><li>b</li></ul>\n' in page
+    assert "<thead><tr><th>k</th><th>v|w</th></tr></thead><tbody><tr><td>x</td><td>&lt;b&gt;</td></tr>" in page
+    assert 'src="data:image/png;base64,UE5H"' in page and "missing.png" not in page
+
+
+def test_default_commit_is_read_from_the_repository(dataset: Path, tmp_path: Path) -> None:
+    items = load_dataset(dataset)
+    result = run_evaluation(items, lambda _: FakeAssistant(), dataset=dataset, out_root=tmp_path, progress=False)
+    assert result.report["git_commit"] == git_commit()
 
 
 def test_keyboard_interrupt_writes_partial_report(dataset: Path, tmp_path: Path) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fakes import ScriptedGenerator
 
 from qa.generation import (
+    Generation,
     LlamaCppGenerator,
-    ScriptedGenerator,
     TransformersGenerator,
     create_generator,
     generate,
@@ -75,10 +76,13 @@ def test_transformers_backend_streams_from_a_local_folder(tmp_path: Path) -> Non
     settings = GenerationSettings(backend="transformers", model=str(folder), n_threads=1)
     generator = create_generator(settings, tmp_path)
     assert isinstance(generator, TransformersGenerator)
-    pieces = list(generator.stream(answer_messages("who granted it ?", [("", "the cde granted it")]), max_tokens=6))
+    items = list(generator.stream(answer_messages("who granted it ?", [("", "the cde granted it")]), max_tokens=6))
+    *pieces, final = items
     assert all(isinstance(p, str) for p in pieces)
-    assert generator.last_stats.prompt_tokens > 5
-    assert generator.last_stats.completion_tokens <= 6
+    assert isinstance(final, Generation)
+    assert final.text == "".join(str(p) for p in pieces)
+    assert final.stats.prompt_tokens > 5
+    assert final.stats.completion_tokens == len(pieces) <= 6
 
 
 def test_transformers_backend_missing_folder_is_clear(tmp_path: Path) -> None:
@@ -95,7 +99,8 @@ def test_factory_defaults_to_llama_cpp_without_loading(tmp_path: Path) -> None:
 
 def test_scripted_generator_honours_max_tokens() -> None:
     generator = ScriptedGenerator(lambda m: "one two three four")
-    assert generate(generator, [], max_tokens=2) == "one two"
+    result = generate(generator, [], max_tokens=2)
+    assert result.text == "one two" and result.stats.completion_tokens == 2
 
 
 @pytest.mark.integration
@@ -104,8 +109,7 @@ def test_llama_cpp_answers_from_the_passage_and_reuses_the_prefix(tmp_path: Path
     generator = create_generator(settings.generation, settings.paths.cache)
     passages = [("", "Mesutoclax received Breakthrough Therapy Designation from the Center for Drug Evaluation.")]
     first = generate(generator, answer_messages("Which agency granted the designation?", passages), max_tokens=24)
-    assert "Center for Drug Evaluation" in first or "CDE" in first
+    assert "Center for Drug Evaluation" in first.text
     assert generator.model_sha256 == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
-    cold = generator.last_stats.prompt_seconds
-    generate(generator, answer_messages("Who granted it?", passages), max_tokens=8)
-    assert generator.last_stats.prompt_seconds < cold  # the fixed system prefix came from the KV cache
+    second = generate(generator, answer_messages("Who granted it?", passages), max_tokens=8)
+    assert second.stats.prompt_seconds < first.stats.prompt_seconds  # the fixed prefix came from the KV cache

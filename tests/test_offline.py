@@ -2,6 +2,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -24,11 +25,37 @@ def test_loopback_is_allowed() -> None:
     server.close()
 
 
-def test_importing_qa_sets_offline_switches_and_loads_no_model() -> None:
+def test_importing_qa_changes_no_environment_and_loads_no_model() -> None:
     code = (
-        "import sys, os; import qa; "
-        "print(os.environ['HF_HUB_OFFLINE'], 'torch' in sys.modules, 'llama_cpp' in sys.modules)"
+        "import sys, os; before = dict(os.environ); import qa; "
+        "print(dict(os.environ) == before, 'torch' in sys.modules, 'llama_cpp' in sys.modules)"
     )
-    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "QA_BLOCK_NETWORK")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.split() == ["1", "False", "False"]
+    assert out.stdout.split() == ["True", "False", "False"]
+
+
+def test_enforce_offline_forces_the_hub_off_and_keeps_explicit_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa.offline import enforce_offline
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "true")
+    monkeypatch.delenv("GRADIO_ANALYTICS_ENABLED", raising=False)
+    enforce_offline()
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    assert os.environ["TOKENIZERS_PARALLELISM"] == "true"
+    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
+
+
+def test_an_assistant_turns_the_offline_switches_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from fakes import ScriptedGenerator
+
+    from qa.embedding import HashingEmbedder
+    from qa.pipeline import Assistant
+    from qa.settings import load_settings
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    Assistant(load_settings(environ={}, paths={"index": tmp_path}), embedder=HashingEmbedder(),
+              generator=ScriptedGenerator(lambda m: ""))
+    assert (os.environ["HF_HUB_OFFLINE"], os.environ["TRANSFORMERS_OFFLINE"]) == ("1", "1")

@@ -5,15 +5,19 @@ from __future__ import annotations
 import html
 import os
 import re
+from collections.abc import Iterator, Sequence
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from qa.index import BuildReport, DocInfo
 from qa.types import Answer, Chunk, Citation, Passage
 from qa.ui import (
     ALLOWED_UPLOAD_EXTENSIONS,
     CONTEXT_CHARS,
+    ChatTurn,
     UploadRejected,
     chat_messages,
     document_rows,
@@ -21,6 +25,7 @@ from qa.ui import (
     history_pairs,
     link_markers,
     render_answer_html,
+    render_error_html,
     render_passages_html,
     render_sources_html,
     render_streaming_html,
@@ -132,9 +137,9 @@ def test_refusal_looks_different_and_shows_reason() -> None:
 
 
 def test_answer_html_shows_standalone_question_and_notes_escaped() -> None:
-    ans = answer(standalone_question="What about <AML>?")
-    ans.notes = ["trimmed <long> question"]
-    html_out = render_answer_html(ans)
+    html_out = render_answer_html(
+        answer(standalone_question="What about <AML>?", notes=["trimmed <long> question"])
+    )
     assert "Understood as: What about &lt;AML&gt;?" in html_out
     assert "Note: trimmed &lt;long&gt; question" in html_out
 
@@ -299,32 +304,177 @@ def test_uploaded_file_only_inside_upload_folder(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- misc
 
 
-def test_document_rows_accepts_docinfo_tuples_and_dicts() -> None:
-    from typing import NamedTuple
-
-    class DocInfo(NamedTuple):
-        doc_id: str
-        title: str
-        n_chunks: int
-        source: str
-
-    rows = document_rows(
-        [DocInfo("b.txt", "B", 3, "/x/b.txt"), {"id": "a.md", "title": "A", "chunk_count": 1}]
-    )
-    assert [(r.doc_id, r.title, r.chunks) for r in rows] == [("a.md", "A", 1), ("b.txt", "B", 3)]
-    assert rows[1].source == "/x/b.txt"
+def test_document_rows_are_real_docinfo_sorted_by_id() -> None:
+    rows = document_rows([DocInfo("b.txt", "B", 3, "/x/b.txt"), DocInfo("a.md", "", 1, "/x/a.md")])
+    assert rows == [["a.md", "a.md", 1], ["b.txt", "B", 3]]  # an empty title shows the id
+    assert document_rows([]) == []
 
 
-def test_history_pairs_and_chat_messages() -> None:
-    turns = [
-        {"question": "Q1 <b>", "answer_text": "A1 [1]", "html": "<div>a1</div>"},
-        {"question": "Q2", "answer_text": "", "html": "<div>err</div>"},
+def test_history_pairs_and_chat_messages_take_chat_turns() -> None:
+    turns = [ChatTurn("Q1 <b>", "A1 [1]", "<div>a1</div>"), ChatTurn("Q2", "", "<div>err</div>")]
+    assert history_pairs(turns) == [("Q1 <b>", "A1 [1]")]  # a turn without an answer is not history
+    assert chat_messages(turns) == [
+        {"role": "user", "content": '<div class="qa-question">Q1 &lt;b&gt;</div>'},
+        {"role": "assistant", "content": "<div>a1</div>"},
+        {"role": "user", "content": '<div class="qa-question">Q2</div>'},
+        {"role": "assistant", "content": "<div>err</div>"},
     ]
-    assert history_pairs(turns) == [("Q1 <b>", "A1 [1]")]
-    messages = chat_messages(turns)
-    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
-    assert "Q1 &lt;b&gt;" in messages[0]["content"]
-    assert messages[1]["content"] == "<div>a1</div>"
+    with pytest.raises(FrozenInstanceError):
+        turns[0].html = "changed"  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- handlers (no server)
+
+
+def _without_time(html_text: str) -> str:
+    return re.sub(r'<span class="qa-time">[0-9.]+ s</span>', "", html_text)
+
+
+@pytest.fixture
+def fake_seeds(tmp_path: Path, seed_file: Path) -> Path:
+    folder = tmp_path / "seeds"
+    folder.mkdir()
+    (folder / seed_file.name).write_bytes(seed_file.read_bytes())
+    return folder
+
+
+def chat_handlers(seeds: Path | None) -> tuple[Any, Any]:
+    from ui_fake_server import FakeAssistant
+
+    from qa.ui import ChatHandlers, _AssistantHolder
+
+    fake = FakeAssistant(seeds, delay=0.0)
+    return ChatHandlers(_AssistantHolder(fake, "accurate", None)), fake
+
+
+def test_respond_streams_the_answer_then_stores_a_typed_turn(fake_seeds: Path) -> None:
+    gr = pytest.importorskip("gradio")
+    chat, fake = chat_handlers(fake_seeds)
+    question = "What is mesutoclax?"
+    *streamed, expected = fake.ask_stream(question, history=[], top_k=2)
+    first, *streaming, last = chat.respond(f"  {question} ", None, 2.0, None)
+    pending = ChatTurn(question, "", render_streaming_html(""))
+    assert first == ("", chat_messages([pending]), [], gr.skip(), gr.skip())
+    assert len(streaming) == len(streamed)
+    assert all(update[0] == update[2] == update[3] == update[4] == gr.skip() for update in streaming)
+    assert streaming[-1][1][-1]["content"] == render_streaming_html("".join(streamed))
+    box, messages, turns, sources, passages = last
+    assert box == gr.skip()
+    assert [(t.question, t.answer_text) for t in turns] == [(question, expected.text)]
+    assert _without_time(turns[0].html) == _without_time(render_answer_html(expected, seconds=0.0))
+    assert messages == chat_messages(turns)
+    assert sources == render_sources_html(expected, lambda doc_id: fake.index.get_document(doc_id).text)
+    assert passages == render_passages_html(expected.passages)
+    assert passages.count('class="qa-passage"') == 2  # the slider's top_k reached ask_stream
+
+    *_, (_, _, follow_turns, _, _) = chat.respond("Who developed it?", turns, 3, "accurate")
+    assert follow_turns[0] == turns[0] and len(follow_turns) == 2
+    assert "Understood as: What is mesutoclax? Who developed it?" in follow_turns[1].html
+
+
+def test_respond_shows_a_failure_without_making_it_history(fake_seeds: Path) -> None:
+    gr = pytest.importorskip("gradio")
+    chat, _ = chat_handlers(fake_seeds)
+    earlier = [ChatTurn("Q", "A", "<div>a</div>")]
+    *_, last = chat.respond("Please explode", earlier, None, None)
+    error = render_error_html("Could not answer: the fake generator <exploded> as asked")
+    failed = ChatTurn("Please explode", "", error)
+    assert last == (gr.skip(), chat_messages([*earlier, failed]), [*earlier, failed], gr.skip(), gr.skip())
+    assert history_pairs(last[2]) == [("Q", "A")]
+    assert list(chat.respond("   ", earlier, 3, None)) == [(gr.skip(),) * 5]
+
+
+def test_respond_reports_a_stream_that_ends_without_an_answer() -> None:
+    gr = pytest.importorskip("gradio")
+    from ui_fake_server import FakeAssistant
+
+    from qa.ui import ChatHandlers, _AssistantHolder
+
+    class NoAnswer(FakeAssistant):
+        def ask_stream(
+            self, question: str, *, history: Sequence[tuple[str, str]] | None = None, top_k: int | None = None
+        ) -> Iterator[str | Answer]:
+            yield "partial "
+
+    chat = ChatHandlers(_AssistantHolder(NoAnswer(None), "accurate", None))
+    *_, last = chat.respond("Q?", [], 3, None)
+    turn = ChatTurn("Q?", "", render_error_html("The assistant finished without an answer."))
+    assert last == (gr.skip(), chat_messages([turn]), [turn], gr.skip(), gr.skip())
+
+
+def test_show_pending_and_clear_chat() -> None:
+    gr = pytest.importorskip("gradio")
+    chat, _ = chat_handlers(None)
+    earlier = [ChatTurn("Q", "A", "<div>a</div>")]
+    waiting = render_streaming_html("", status="Waiting for the assistant…")
+    assert chat.show_pending(" Next? ", earlier) == chat_messages([*earlier, ChatTurn("Next?", "", waiting)])
+    assert chat.show_pending("  ", earlier) == gr.skip()
+    assert chat.clear_chat() == ([], [], render_sources_html(None), render_passages_html([]), "")
+
+
+def test_document_handlers_upload_list_and_remove(tmp_path: Path) -> None:
+    gr = pytest.importorskip("gradio")
+    from ui_fake_server import FakeAssistant
+
+    from qa.ui import DocumentHandlers, _AssistantHolder
+
+    seeds, incoming = tmp_path / "seeds", tmp_path / "incoming"
+    seeds.mkdir()
+    incoming.mkdir()
+    seed = seeds / "known.md"
+    seed.write_text("Known title\n\nA known seed document.\n", encoding="utf-8")
+    holder = _AssistantHolder(FakeAssistant(seeds, delay=0.0), "accurate", None)
+    docs = DocumentHandlers(holder, tmp_path / "up", 1)
+    (incoming / "Reactor notes.txt").write_text("Reactor notes\n\nIt is in Tromsø.\n", encoding="utf-8")
+    (incoming / "payload.exe").write_bytes(b"MZ")
+    steps: list[str] = []
+    status, table, choices, box = docs.upload(
+        [str(incoming / "Reactor notes.txt"), str(incoming / "payload.exe")],
+        lambda fraction, desc: steps.append(f"{fraction}:{desc}"),
+    )
+    assert re.fullmatch(
+        r'<ul class="qa-upload-status"><li class="qa-upload-ok">Added Reactor_notes\.txt: '
+        r"1 added, 0 changed, 0 removed, 0 unchanged; 2 chunks \(1 embedded\) in \d+\.\d s</li>"
+        r'<li class="qa-upload-rejected">Refused: &#x27;payload\.exe&#x27;: unsupported file type \(\.exe\); '
+        r"allowed: \.txt, \.md, \.html, \.pdf\.</li></ul>",
+        status,
+    ), status
+    assert steps == ["0.0:Checking files", "0.2:Indexing 1 file(s)", "1.0:Done"]
+    assert table == [["Reactor_notes.txt", "Reactor notes", 1], ["known.md", "Known title", 1]]
+    assert choices == gr.update(choices=["Reactor_notes.txt", "known.md"], value=None) and box is None
+    assert [p.name for p in (tmp_path / "up").iterdir()] == ["Reactor_notes.txt"]
+
+    status, table, choices = docs.remove("Reactor_notes.txt")
+    assert status == (
+        '<div class="qa-upload-status qa-upload-ok">Removed Reactor_notes.txt from the index.</div>'
+    )
+    assert table == [["known.md", "Known title", 1]]
+    assert choices == gr.update(choices=["known.md"], value=None)
+    assert not (tmp_path / "up" / "Reactor_notes.txt").exists()
+    docs.remove("known.md")
+    assert seed.is_file()  # only uploaded files are deleted, never a document's own source
+    assert docs.list_documents() == ([], gr.update(choices=[], value=None))
+    choose = '<div class="qa-upload-status">Choose a document to remove.</div>'
+    assert docs.remove(None) == (choose, gr.skip(), gr.skip())
+    assert docs.upload(None, lambda fraction, desc: steps.append(desc)) == (gr.skip(),) * 4
+
+
+def test_fake_assistant_speaks_the_real_types(tmp_path: Path) -> None:
+    from ui_fake_server import FakeAssistant
+
+    fake = FakeAssistant(None, delay=0.0)
+    doc = tmp_path / "a.txt"
+    doc.write_text("Alpha title\n\nAlpha beta gamma.\n", encoding="utf-8")
+    added = fake.add_documents([doc])
+    assert type(added) is BuildReport
+    assert (added.added, added.changed, added.chunks_added, added.chunks_total) == (["a.txt"], [], 1, 1)
+    assert fake.index.documents() == [DocInfo("a.txt", "Alpha title", 1, str(doc))]
+    missing = tmp_path / "missing.txt"
+    again = fake.add_documents([doc, missing])
+    assert (again.added, again.changed, [s[0] for s in again.skipped]) == ([], ["a.txt"], [str(missing)])
+    assert fake.remove_documents(["a.txt", "nope"]) == BuildReport(removed=["a.txt"], chunks_total=0)
+    *_, final = fake.ask_stream("Alpha?", history=[], top_k=None)
+    assert type(final) is Answer and final.refused
 
 
 def test_build_app_wires_a_queue_with_the_concurrency_limit(tmp_path: Path) -> None:
@@ -386,3 +536,73 @@ def test_serve_binds_loopback_without_share_by_default(
         assistant=FakeAssistant(None),
     )
     assert (seen["server_name"], seen["server_port"], seen["share"]) == ("0.0.0.0", 8000, True)
+
+
+# --------------------------------------------------------------------------- a crashing generator
+
+
+def _ask_server(url: str, question: str) -> str:
+    from gradio_client import Client
+
+    result = Client(url, verbose=False).predict(question, 3, "accurate", api_name="/ask")
+    return str(result[1][-1])
+
+
+@pytest.mark.parametrize("how", ["segv", "sigkill"])
+def test_server_survives_a_generator_crash_and_answers_the_next_question(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed_file: Path, how: str
+) -> None:
+    pytest.importorskip("gradio")
+    import signal
+    import socket
+    import threading
+    import time
+
+    from qa.embedding import HashingEmbedder
+    from qa.index import build_index
+    from qa.pipeline import Assistant
+    from qa.settings import load_settings
+    from qa.ui import serve
+    from qa.worker import WorkerGenerator
+
+    trigger = tmp_path / "trigger"
+    monkeypatch.setenv("QA_FAKE_TRIGGER", str(trigger))
+    settings = load_settings(environ={}, paths={"index": tmp_path / "index", "cache": tmp_path / "cache"})
+    build_index([seed_file], settings, HashingEmbedder(), progress=False)
+    worker = WorkerGenerator(settings.generation, settings.paths.cache, factory="fakes:make_generator")
+    assistant = Assistant(settings, embedder=HashingEmbedder(), generator=worker)
+    assistant.warm_up()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    demo = serve(settings, port=port, assistant=assistant, prevent_thread_lock=True)
+    url = f"http://127.0.0.1:{port}/"
+    question = "Which agency granted the Breakthrough Therapy Designation to mesutoclax?"
+    try:
+        first_pid = worker.pid
+        assert first_pid is not None  # warm_up() started the worker
+        if how == "segv":
+            trigger.write_text("segv")
+            crashed = _ask_server(url, question)
+        else:
+            trigger.write_text("hang")
+            replies: list[str] = []
+            asking = threading.Thread(target=lambda: replies.append(_ask_server(url, question)))
+            asking.start()
+            deadline = time.monotonic() + 60
+            while trigger.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)  # the worker deletes the trigger when it starts this answer
+            time.sleep(0.3)
+            os.kill(first_pid, signal.SIGKILL)
+            asking.join(timeout=60)
+            crashed = replies[0]
+        expected = "SIGSEGV" if how == "segv" else "SIGKILL"
+        assert f"The generator stopped unexpectedly (signal {expected}) while answering" in crashed
+        assert "qa-error" in crashed
+        answered = _ask_server(url, question)
+        assert "qa-error" not in answered and "qa-final" in answered
+        assert '<a class="qa-cite" href="#src-1" data-src="1">[1]</a>' in answered
+        assert worker.pid not in (None, first_pid) and worker.restarts == 1
+    finally:
+        demo.close()
+        worker.close()

@@ -18,7 +18,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ import numpy as np  # noqa: E402
 
 from qa.chunking import chunk_document  # noqa: E402
 from qa.embedding import HashingEmbedder  # noqa: E402
+from qa.index import BuildReport, DocInfo  # noqa: E402
 from qa.types import Answer, Chunk, Citation, Document, Passage  # noqa: E402
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -43,32 +43,6 @@ _STOP = frozenset(_STOP_WORDS.split())
 
 def content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
-
-
-@dataclass
-class FakeDocInfo:
-    doc_id: str
-    title: str
-    n_chunks: int
-    source: str
-
-
-@dataclass
-class FakeReport:
-    added: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    chunks_added: int = 0
-    seconds: float = 0.0
-
-    def summary(self) -> str:
-        text = (
-            f"{len(self.added)} added, {len(self.removed)} removed; "
-            f"{self.chunks_added} chunks in {self.seconds:.1f} s"
-        )
-        if self.skipped:
-            text += f"; {len(self.skipped)} skipped"
-        return text
 
 
 def read_text(path: Path) -> str:
@@ -126,13 +100,17 @@ class FakeIndex:
         with self._lock:
             return self._remove(doc_id)
 
-    def documents(self) -> list[FakeDocInfo]:
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._chunks)
+
+    def documents(self) -> list[DocInfo]:
         with self._lock:
             counts: dict[str, int] = {}
             for chunk in self._chunks:
                 counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
             return [
-                FakeDocInfo(d.id, d.title, counts.get(d.id, 0), d.source)
+                DocInfo(d.id, d.title, counts.get(d.id, 0), d.source)
                 for d in sorted(self._docs.values(), key=lambda d: d.id)
             ]
 
@@ -184,22 +162,25 @@ class FakeAssistant:
     def warm_up(self) -> None:
         return None
 
-    def add_documents(self, paths: Sequence[Path]) -> FakeReport:
+    def add_documents(self, paths: Sequence[Path]) -> BuildReport:
         started = time.perf_counter()
-        report = FakeReport()
-        for path in paths:
+        report = BuildReport()
+        for path in map(Path, paths):
+            known = {info.doc_id for info in self._index.documents()}
             try:
-                report.chunks_added += self._index.add_file(Path(path))
-                report.added.append(Path(path).name)
+                report.chunks_added += self._index.add_file(path)
             except (OSError, ValueError) as exc:
                 report.skipped.append((str(path), str(exc)))
+                continue
+            (report.changed if path.name in known else report.added).append(path.name)
+        report.chunks_embedded = report.chunks_added
+        report.chunks_total = len(self._index)
         report.seconds = time.perf_counter() - started
         return report
 
-    def remove_documents(self, doc_ids: Sequence[str]) -> FakeReport:
-        report = FakeReport()
-        report.removed = [d for d in doc_ids if self._index.remove(d)]
-        return report
+    def remove_documents(self, doc_ids: Sequence[str]) -> BuildReport:
+        removed = [d for d in doc_ids if self._index.remove(d)]
+        return BuildReport(removed=removed, chunks_total=len(self._index))
 
     def ask_stream(
         self, question: str, *, history: Sequence[tuple[str, str]] | None = None, top_k: int | None = None

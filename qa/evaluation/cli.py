@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Print headline metrics of two reports (folders or report.json) side by side "
                              "with deltas; runs nothing, writes nothing.")
     parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+    parser.add_argument("--retrieval-only", action="store_true",
+                        help="Score retrieval alone (no generator): recall@k and MRR of the evidence; "
+                             "prints, writes no report.")
 
 
 def default_corpus(dataset: Path) -> Path:
@@ -91,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
                      "set).")
     progress = not args.no_progress
     run_info: dict[str, Any] = {"scope": scope, "limit": args.limit, "external": external}
+    if args.retrieval_only:
+        return _retrieval_only(args, items)
 
     factory: CorpusAssistantFactory | ItemAssistantFactory
     try:
@@ -127,6 +132,18 @@ def run(args: argparse.Namespace) -> int:
     print(headline(result.report))
     print(f"Report: {result.report_dir}")
     return 130 if result.partial else 0
+
+
+def _retrieval_only(args: argparse.Namespace, items: list[Any]) -> int:
+    from qa.evaluation.retrieval import score_retrieval
+    from qa.evaluation.runner import _settings
+
+    if is_external(items) or not any(item.evidence for item in items):
+        return _fail("--retrieval-only needs a corpus set whose items list their evidence.")
+    corpus = list(args.corpus) if args.corpus else [default_corpus(args.dataset)]
+    settings = _settings(args.preset, INDEX_ROOT / f"eval-{corpus_name(corpus)}")
+    print(score_retrieval(items, corpus, settings).render())
+    return 0
 
 
 run_cli = run

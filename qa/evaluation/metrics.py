@@ -34,7 +34,6 @@ Conventions (every rule here is what ``eval/reports`` numbers mean):
 
 from __future__ import annotations
 
-import math
 import re
 import string
 from collections import Counter
@@ -44,6 +43,7 @@ from typing import Any
 
 from qa.citations import parse_markers, split_answer, strip_markers
 from qa.cleaning import normalize_for_match
+from qa.measure import describe, mean, percentile
 from qa.types import Answer
 
 ANSWER_TOKEN_SHARE = 0.7
@@ -199,8 +199,7 @@ def refusal_correct(refused: bool) -> bool:
 
 
 def refusal_accuracy(refusals: Iterable[bool]) -> float | None:
-    values = [refusal_correct(r) for r in refusals]
-    return sum(values) / len(values) if values else None
+    return mean(refusal_correct(r) for r in refusals)
 
 
 _MAYBE_WORDS = {"maybe", "unclear", "uncertain", "possibly", "perhaps", "inconclusive", "unknown"}
@@ -388,19 +387,6 @@ def expected_calibration_error(
     return ece
 
 
-# --------------------------------------------------------------------------- latency
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear-interpolated percentile (numpy's default method); q in [0, 100]."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100.0
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
 # --------------------------------------------------------------------------- per item
 
 
@@ -467,11 +453,6 @@ def score_item(
 # --------------------------------------------------------------------------- aggregates
 
 
-def _mean(values: Iterable[float | bool | None]) -> float | None:
-    kept = [float(v) for v in values if v is not None]
-    return sum(kept) / len(kept) if kept else None
-
-
 def _is_count(name: str) -> bool:
     return name.endswith("tokens")
 
@@ -483,10 +464,8 @@ def _stage_latency(scores: Sequence[ItemScore]) -> dict[str, dict[str, float | N
         for name, seconds in s.timings.items():
             if isinstance(seconds, int | float) and not _is_count(name):
                 stages.setdefault(name, []).append(float(seconds))
-    return {
-        name: {"p50": percentile(vals, 50), "p95": percentile(vals, 95), "mean": _mean(vals)}
-        for name, vals in sorted(stages.items())
-    }
+    summaries = {name: describe(vals) for name, vals in sorted(stages.items())}
+    return {name: {"p50": st.p50, "p95": st.p95, "mean": st.mean} for name, st in summaries.items()}
 
 
 def _mean_tokens(scores: Sequence[ItemScore]) -> dict[str, float | None]:
@@ -496,7 +475,7 @@ def _mean_tokens(scores: Sequence[ItemScore]) -> dict[str, float | None]:
         for name, value in s.timings.items():
             if isinstance(value, int | float) and _is_count(name):
                 counts.setdefault(name, []).append(float(value))
-    return {name: _mean(vals) for name, vals in sorted(counts.items())}
+    return {name: mean(vals) for name, vals in sorted(counts.items())}
 
 
 def summarize(scores: Sequence[ItemScore], ks: Sequence[int] = RECALL_KS) -> dict[str, Any]:
@@ -517,17 +496,17 @@ def summarize(scores: Sequence[ItemScore], ks: Sequence[int] = RECALL_KS) -> dic
     out: dict[str, Any] = {
         "n": len(scores),
         "n_errors": sum(1 for s in scores if s.error is not None),
-        "accuracy": _mean(s.correct for s in scores),
+        "accuracy": mean(s.correct for s in scores),
         "n_answerable": len(answerable),
-        "answer_accuracy": _mean(s.answer_correct for s in answerable),
+        "answer_accuracy": mean(s.answer_correct for s in answerable),
         "n_refusal": len(refusal),
-        "refusal_accuracy": _mean(s.refusal_correct for s in refusal),
-        "false_refusal_rate": _mean(s.refused for s in answerable_all),
+        "refusal_accuracy": mean(s.refusal_correct for s in refusal),
+        "false_refusal_rate": mean(s.refused for s in answerable_all),
         "n_span": len(span),
-        "em": _mean(s.em for s in span),
-        "f1": _mean(s.f1 for s in span),
+        "em": mean(s.em for s in span),
+        "f1": mean(s.f1 for s in span),
         "n_yes_no_maybe": len(labelled),
-        "yes_no_maybe_accuracy": _mean(s.label == s.gold_label for s in labelled),
+        "yes_no_maybe_accuracy": mean(s.label == s.gold_label for s in labelled),
         "n_retrieval": len(retrieval),
     }
     for k in ks:
@@ -538,14 +517,14 @@ def summarize(scores: Sequence[ItemScore], ks: Sequence[int] = RECALL_KS) -> dic
     out.update(
         {
             "n_cited_answers": len(cited),
-            "citation_precision": _mean(s.citation_precision for s in cited),
-            "citation_coverage": _mean(s.citation_coverage for s in covered),
-            "cited_answer_rate": _mean(s.n_citations > 0 for s in answered) if answered else None,
-            "mean_confidence": _mean(confidences),
+            "citation_precision": mean(s.citation_precision for s in cited),
+            "citation_coverage": mean(s.citation_coverage for s in covered),
+            "cited_answer_rate": mean(s.n_citations > 0 for s in answered) if answered else None,
+            "mean_confidence": mean(confidences),
             "ece": expected_calibration_error(confidences, corrects),
             "latency_p50_s": percentile(latencies, 50),
             "latency_p95_s": percentile(latencies, 95),
-            "latency_mean_s": _mean(latencies),
+            "latency_mean_s": mean(latencies),
             "stage_latency": _stage_latency([s for s in scores if s.error is None]),
             "mean_tokens": _mean_tokens([s for s in scores if s.error is None]),
             "reliability": reliability_bins(confidences, corrects),
@@ -581,12 +560,12 @@ def external_metrics(scores: Sequence[ItemScore]) -> dict[str, dict[str, Any]]:
             "n": len(squad),
             "n_has_ans": len(has),
             "n_no_ans": len(no),
-            "has_ans_em": _mean(s.em for s in has),
-            "has_ans_f1": _mean(s.f1 for s in has),
-            "no_ans_accuracy": _mean(s.refused and s.error is None for s in no),
-            "em": _mean(s.em for s in squad),
-            "f1": _mean(s.f1 for s in squad),
-            "answer_accuracy": _mean(s.answer_correct for s in has),
+            "has_ans_em": mean(s.em for s in has),
+            "has_ans_f1": mean(s.f1 for s in has),
+            "no_ans_accuracy": mean(s.refused and s.error is None for s in no),
+            "em": mean(s.em for s in squad),
+            "f1": mean(s.f1 for s in squad),
+            "answer_accuracy": mean(s.answer_correct for s in has),
         }
     pubmed = families.get("pubmedqa", [])
     if pubmed:
@@ -596,15 +575,15 @@ def external_metrics(scores: Sequence[ItemScore]) -> dict[str, dict[str, Any]]:
             row[s.label or "error"] = row.get(s.label or "error", 0) + 1
         out["pubmedqa"] = {
             "n": len(pubmed),
-            "accuracy": _mean(s.correct for s in pubmed),
+            "accuracy": mean(s.correct for s in pubmed),
             "confusion": confusion,
         }
     covid = families.get("covid_qa", [])
     if covid:
         out["covid_qa"] = {
             "n": len(covid),
-            "em": _mean(s.em for s in covid),
-            "f1": _mean(s.f1 for s in covid),
-            "answer_accuracy": _mean(s.answer_correct for s in covid),
+            "em": mean(s.em for s in covid),
+            "f1": mean(s.f1 for s in covid),
+            "answer_accuracy": mean(s.answer_correct for s in covid),
         }
     return out

@@ -1,6 +1,6 @@
 """Eval reports: ``report.json``, ``predictions.jsonl``, ``report.md``, ``report.html`` and PNG plots.
 
-The Markdown and HTML versions are rendered from one list of neutral blocks, so they
+The Markdown and HTML versions are rendered from one list of typed blocks, so they
 always show the same tables. The HTML embeds its plots as data URIs and escapes every
 piece of text, so it is a single self-contained file.
 """
@@ -10,12 +10,10 @@ from __future__ import annotations
 import base64
 import html
 import json
-import resource
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias, assert_never
 
 from qa.evaluation.metrics import (
     EvalItem,
@@ -24,6 +22,7 @@ from qa.evaluation.metrics import (
     summarize,
     summarize_by_kind,
 )
+from qa.measure import markdown_table, peak_rss_mb
 from qa.types import Answer
 
 PLOT_FILES = ("accuracy_by_kind.png", "latency_hist.png", "reliability.png")
@@ -120,12 +119,6 @@ def prediction_row(record: ItemRecord) -> dict[str, Any]:
     }
 
 
-def peak_memory_mb() -> float:
-    """Peak resident set size of this process (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
 def _shorten(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -198,7 +191,7 @@ def build_report(
         "external": external,
         "references": [r for r in REFERENCES if r["set"] in external],
         "reference_note": REFERENCE_NOTE if external else None,
-        "peak_memory_mb": round(peak_memory_mb(), 1),
+        "peak_memory_mb": peak_rss_mb(),
         "worst": worst_items(records),
     }
     for key, value in (run_info or {}).items():
@@ -232,15 +225,54 @@ def lookup(report: dict[str, Any], key: str) -> Any:
 
 
 # --------------------------------------------------------------------------- blocks
-
-Block = tuple[Any, ...]
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> Block:
-    return ("table", list(headers), [list(r) for r in rows])
+# What a human report shows, independent of Markdown or HTML.
 
 
-def _by_kind_table(report: dict[str, Any]) -> Block:
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str
+
+
+@dataclass(frozen=True)
+class Code:
+    text: str
+
+
+Block: TypeAlias = Heading | Paragraph | Alert | Bullets | Table | Image | Code
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
+    return Table(tuple(headers), tuple(tuple(r) for r in rows))
+
+
+def _by_kind_table(report: dict[str, Any]) -> Table:
     cols = (
         ("n", "int"), ("accuracy", "pct"), ("answer_accuracy", "pct"), ("refusal_accuracy", "pct"),
         ("f1", "pct"), ("recall@3", "pct"), ("citation_precision", "pct"), ("citation_coverage", "pct"),
@@ -272,16 +304,16 @@ def _external_blocks(report: dict[str, Any]) -> list[Block]:
             ref_text = "; ".join(f"{r['system']}: {r['value']:.1f}%" for r in refs) or "–"
             rows.append([family, name, fmt(value, "pct"), ref_text, str(_family_n(metrics, name))])
     blocks: list[Block] = [
-        ("h2", "External sets beside published references"),
+        Heading(2, "External sets beside published references"),
         _table(["set", "metric", "ours", "published (full official set)", "our n"], rows),
-        ("p", report.get("reference_note") or REFERENCE_NOTE),
+        Paragraph(report.get("reference_note") or REFERENCE_NOTE),
     ]
     confusion = external.get("pubmedqa", {}).get("confusion")
     if confusion:
         labels = ["yes", "no", "maybe", "error"]
         crow = [[gold] + [str(confusion[gold].get(p, 0)) for p in labels] for gold in sorted(confusion)]
         blocks += [
-            ("h3", "PubMedQA confusion (rows gold, columns predicted)"),
+            Heading(3, "PubMedQA confusion (rows gold, columns predicted)"),
             _table(["gold"] + labels, crow),
         ]
     return blocks
@@ -299,10 +331,10 @@ def _latency_blocks(report: dict[str, Any]) -> list[Block]:
     wall = [fmt(m.get(k), "s") for k in ("latency_p50_s", "latency_p95_s", "latency_mean_s")]
     rows.insert(0, ["wall clock per ask()", *wall])
     return [
-        ("h2", "Latency and memory"),
+        Heading(2, "Latency and memory"),
         _table(["stage", "p50", "p95", "mean"], rows),
-        ("p", f"Peak resident memory of the eval process: {_mb(report.get('peak_memory_mb'))}."),
-        ("p", "Mean tokens per question: " + (", ".join(
+        Paragraph(f"Peak resident memory of the eval process: {_mb(report.get('peak_memory_mb'))}."),
+        Paragraph("Mean tokens per question: " + (", ".join(
             f"{name} {value:.0f}" for name, value in m.get("mean_tokens", {}).items() if value is not None
         ) or "–") + "."),
     ]
@@ -315,9 +347,9 @@ def _calibration_blocks(report: dict[str, Any]) -> list[Block]:
         for b in m.get("reliability", [])
     ]
     return [
-        ("h2", "Calibration"),
-        ("p", f"Expected calibration error (10 bins): {fmt(m.get('ece'))}; "
-              f"mean confidence {fmt(m.get('mean_confidence'))}."),
+        Heading(2, "Calibration"),
+        Paragraph(f"Expected calibration error (10 bins): {fmt(m.get('ece'))}; "
+                  f"mean confidence {fmt(m.get('mean_confidence'))}."),
         _table(["confidence bin", "items", "mean confidence", "accuracy"], rows),
     ]
 
@@ -325,7 +357,7 @@ def _calibration_blocks(report: dict[str, Any]) -> list[Block]:
 def _worst_blocks(report: dict[str, Any]) -> list[Block]:
     worst = report.get("worst", [])
     if not worst:
-        return [("h2", "Worst items"), ("p", "No wrong answers.")]
+        return [Heading(2, "Worst items"), Paragraph("No wrong answers.")]
     rows = []
     for w in worst:
         top = w.get("top_passage")
@@ -333,14 +365,14 @@ def _worst_blocks(report: dict[str, Any]) -> list[Block]:
         rows.append([w["id"], w["kind"], w["question"], " | ".join(w["gold"]), w["prediction"],
                      fmt(w.get("confidence")), top_text])
     return [
-        ("h2", "Worst items"),
-        ("p", f"The {len(worst)} wrong answers ranked worst: errors first, then the most confident."),
+        Heading(2, "Worst items"),
+        Paragraph(f"The {len(worst)} wrong answers ranked worst: errors first, then the most confident."),
         _table(["id", "kind", "question", "gold", "prediction", "confidence", "retrieved top passage"], rows),
     ]
 
 
 def report_blocks(report: dict[str, Any], plots: Sequence[str]) -> list[Block]:
-    """Everything a human report shows, as neutral blocks."""
+    """Everything a human report shows, as typed blocks."""
     title = f"Eval report: {report.get('dataset_stem', '')}"
     counts = report.get("counts", {})
     models = report.get("models", {})
@@ -354,57 +386,51 @@ def report_blocks(report: dict[str, Any], plots: Sequence[str]) -> list[Block]:
         f"git commit: {report.get('git_commit') or 'unknown'}",
         f"models: {json.dumps(models, sort_keys=True)}",
     ]
-    blocks: list[Block] = [("h1", title)]
+    blocks: list[Block] = [Heading(1, title)]
     if report.get("partial"):
-        blocks.append(("warn", "PARTIAL REPORT: the run was interrupted; only the items done are scored."))
-    blocks.append(("list", facts))
+        blocks.append(Alert("PARTIAL REPORT: the run was interrupted; only the items done are scored."))
+    blocks.append(Bullets(tuple(facts)))
     head_rows = [[label, fmt(lookup(report, key), f)] for key, label, f in HEADLINE]
-    blocks += [("h2", "Headline metrics"), _table(["metric", "value"], head_rows)]
-    blocks += [("h2", "By kind"), _by_kind_table(report)]
+    blocks += [Heading(2, "Headline metrics"), _table(["metric", "value"], head_rows)]
+    blocks += [Heading(2, "By kind"), _by_kind_table(report)]
     blocks += _external_blocks(report)
     blocks += _latency_blocks(report)
     blocks += _calibration_blocks(report)
     if plots:
-        blocks.append(("h2", "Plots"))
-        blocks += [("img", name) for name in plots]
+        blocks.append(Heading(2, "Plots"))
+        blocks += [Image(name) for name in plots]
     blocks += _worst_blocks(report)
     settings = report.get("settings")
     if settings:
-        blocks += [("h2", "Settings"), ("pre", json.dumps(settings, indent=2, sort_keys=True))]
+        blocks += [Heading(2, "Settings"), Code(json.dumps(settings, indent=2, sort_keys=True))]
     return blocks
 
 
 # --------------------------------------------------------------------------- renderers
 
 
-def _md_cell(text: str) -> str:
-    flat = " ".join(str(text).split())
-    return flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
-
-
 def render_markdown(blocks: Sequence[Block]) -> str:
-    lines: list[str] = []
-    for block in blocks:
-        tag = block[0]
-        if tag in ("h1", "h2", "h3"):
-            lines += ["#" * int(tag[1]) + " " + block[1], ""]
-        elif tag == "p":
-            lines += [block[1], ""]
-        elif tag == "warn":
-            lines += [f"> **{block[1]}**", ""]
-        elif tag == "list":
-            lines += [f"- {item}" for item in block[1]] + [""]
-        elif tag == "table":
-            headers, rows = block[1], block[2]
-            lines.append("| " + " | ".join(_md_cell(h) for h in headers) + " |")
-            lines.append("|" + "---|" * len(headers))
-            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
-            lines.append("")
-        elif tag == "img":
-            lines += [f"![{block[1]}]({block[1]})", ""]
-        elif tag == "pre":
-            lines += ["```json", block[1], "```", ""]
-    return "\n".join(lines)
+    return "\n".join(line for block in blocks for line in _markdown_lines(block))
+
+
+def _markdown_lines(block: Block) -> list[str]:
+    match block:
+        case Heading(level, text):
+            return ["#" * level + " " + text, ""]
+        case Paragraph(text):
+            return [text, ""]
+        case Alert(text):
+            return [f"> **{text}**", ""]
+        case Bullets(items):
+            return [f"- {item}" for item in items] + [""]
+        case Table(headers, rows):
+            return [markdown_table(headers, rows), ""]
+        case Image(name):
+            return [f"![{name}]({name})", ""]
+        case Code(text):
+            return ["```json", text, "```", ""]
+        case _:
+            assert_never(block)
 
 
 _CSS = (
@@ -418,34 +444,39 @@ _CSS = (
 
 def render_html(blocks: Sequence[Block], images: dict[str, bytes]) -> str:
     """A self-contained page: escaped text, plots inlined as data URIs."""
-    e = html.escape
-    body: list[str] = []
-    for block in blocks:
-        tag = block[0]
-        if tag in ("h1", "h2", "h3"):
-            body.append(f"<{tag}>{e(block[1])}</{tag}>")
-        elif tag == "p":
-            body.append(f"<p>{e(block[1])}</p>")
-        elif tag == "warn":
-            body.append(f'<p class="warn">{e(block[1])}</p>')
-        elif tag == "list":
-            body.append("<ul>" + "".join(f"<li>{e(str(i))}</li>" for i in block[1]) + "</ul>")
-        elif tag == "table":
-            head = "".join(f"<th>{e(str(h))}</th>" for h in block[1])
-            rows = "".join(
-                "<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>" for row in block[2]
-            )
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-        elif tag == "img" and block[1] in images:
-            data = base64.b64encode(images[block[1]]).decode("ascii")
-            body.append(f'<img alt="{e(block[1])}" src="data:image/png;base64,{data}">')
-        elif tag == "pre":
-            body.append(f"<details><summary>show</summary><pre>{e(block[1])}</pre></details>")
-    title = e(next((b[1] for b in blocks if b[0] == "h1"), "Eval report"))
+    body = [element for block in blocks if (element := _html_element(block, images))]
+    title = html.escape(next((b.text for b in blocks if isinstance(b, Heading) and b.level == 1), "Eval report"))
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
         f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
+
+
+def _html_element(block: Block, images: dict[str, bytes]) -> str:
+    """One block as HTML, every text escaped ("" for a plot that was not written)."""
+    e = html.escape
+    match block:
+        case Heading(level, text):
+            return f"<h{level}>{e(text)}</h{level}>"
+        case Paragraph(text):
+            return f"<p>{e(text)}</p>"
+        case Alert(text):
+            return f'<p class="warn">{e(text)}</p>'
+        case Bullets(items):
+            return "<ul>" + "".join(f"<li>{e(str(i))}</li>" for i in items) + "</ul>"
+        case Table(headers, rows):
+            head = "".join(f"<th>{e(str(h))}</th>" for h in headers)
+            cells = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+            return f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>"
+        case Image(name):
+            if name not in images:
+                return ""
+            data = base64.b64encode(images[name]).decode("ascii")
+            return f'<img alt="{e(name)}" src="data:image/png;base64,{data}">'
+        case Code(text):
+            return f"<details><summary>show</summary><pre>{e(text)}</pre></details>"
+        case _:
+            assert_never(block)
 
 
 # --------------------------------------------------------------------------- plots

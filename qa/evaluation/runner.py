@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import json
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from qa.evaluation.metrics import EvalItem, Evidence, score_item
 from qa.evaluation.report import ItemRecord, build_report, write_report
+from qa.measure import git_commit
 from qa.types import Answer
 
 if TYPE_CHECKING:
@@ -133,17 +133,6 @@ def file_sha256(path: Path) -> str | None:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
-
-
-def git_commit() -> str | None:
-    """``git rev-parse HEAD`` of the working directory, or None when unavailable."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 # --------------------------------------------------------------------------- run

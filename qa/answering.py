@@ -1,0 +1,222 @@
+"""The answer path for one analysed question: retrieve → gate → focus → generate → verify.
+
+Each step is a component with its own job; ``AnswerPath`` only wires them and records how
+long each took. A question with several parts is answered part by part, and ``build_answer``
+makes the one ``Answer`` the caller sees, complete, from the parts.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from qa import prompts
+from qa.citations import cite, shift_markers, strip_markers
+from qa.context import ContextSelector, best_sentence
+from qa.generation import Generation, Generator, generate
+from qa.query import Query, Question
+from qa.questions import FOLLOW_UP
+from qa.retrieval import HybridRetriever
+from qa.settings import Settings
+from qa.text import words
+from qa.types import Answer, Citation, Passage, RefusalReason
+from qa.verification import Verifier, gate, refusal_confidence, relevance_of
+
+History = Sequence[tuple[str, str]]
+TextStream = collections.abc.Generator[str, None, Generation]  # text deltas, then returns the Generation
+
+
+@dataclass(frozen=True)
+class PartAnswer:
+    """The answer to one part of a question, with the timings of its steps."""
+
+    text: str
+    refusal: RefusalReason | None
+    refusal_reason: str | None
+    confidence: float
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[Passage, ...] = ()
+    raw_text: str | None = None
+    notes: tuple[str, ...] = ()
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def refused(self) -> bool:
+        return self.refusal is not None
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    text: str
+    seconds: float
+
+
+class Rewriter:
+    """Turns a follow-up ("and in AML?") into a standalone question using the conversation."""
+
+    def __init__(self, generator: Generator, settings: Settings) -> None:
+        self.generator = generator
+        self.max_tokens = settings.generation.rewrite_max_tokens
+        self.max_chars = settings.generation.rewrite_max_chars
+
+    def run(self, *, question: str, history: History) -> Rewrite:
+        started = time.perf_counter()
+        if not FOLLOW_UP.search(question):
+            return Rewrite(question, 0.0)  # already standalone: no model call, the cached prefix stays warm
+        text = generate(self.generator, prompts.rewrite_messages(question, history), max_tokens=self.max_tokens).text
+        text = strip_markers(text).strip().strip('"').splitlines()[0] if text.strip() else ""
+        if len(words(text)) < 3 or len(text) > self.max_chars:
+            text = f"{history[-1][0]} {question}"
+        return Rewrite(text, time.perf_counter() - started)
+
+
+class AnswerPath:
+    """Answers one ``Query`` from the index behind ``retriever``, streaming the model's text."""
+
+    def __init__(
+        self,
+        *,
+        retriever: HybridRetriever,
+        selector: ContextSelector,
+        generator: Generator,
+        verifier: Verifier,
+        settings: Settings,
+        in_corpus: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.retriever = retriever
+        self.selector = selector
+        self.generator = generator
+        self.verifier = verifier
+        self.settings = settings
+        self.in_corpus = in_corpus
+
+    def run(self, *, query: Query, top_k: int) -> Iterator[str | PartAnswer]:
+        started = time.perf_counter()
+        wanted = max(top_k, self.settings.retrieval.candidates)
+        candidates = self.retriever.search(query.text, query.vector, top_k=wanted)
+        pool = tuple(candidates[:top_k])
+        timings = {"retrieval": time.perf_counter() - started}
+        relevance = relevance_of(pool)
+        verdict = gate(query, candidates, pool, self.settings.retrieval, self.in_corpus)
+        if verdict.refusal is RefusalReason.FALSE_PREMISE:
+            yield self._false_premise(query, pool, relevance, verdict.missing_terms, timings)
+            return
+        if verdict.refusal is not None:
+            yield self._refusal(verdict.refusal, pool, relevance, timings)
+            return
+        focus = self.selector.run(query=query, pool=pool)
+        timings["focus"] = focus.seconds
+        generation = yield from self._generate(query, focus.passages)
+        timings.update(_generation_timings(generation))
+        started = time.perf_counter()
+        raw = generation.text.strip()
+        checked = self.verifier.run(
+            query=query, raw=raw, passages=focus.passages, relevance=relevance, context=focus.context
+        )
+        timings["verify"] = time.perf_counter() - started
+        if checked.refusal is not None:
+            yield self._refusal(checked.refusal, pool, relevance, timings, raw=raw)
+            return
+        yield PartAnswer(
+            text=checked.verified.text,
+            refusal=None,
+            refusal_reason=None,
+            confidence=checked.confidence,
+            citations=tuple(checked.verified.citations),
+            passages=pool,
+            raw_text=raw,
+            notes=tuple(f"Removed unsupported: {d}" for d in checked.verified.dropped),
+            timings=timings,
+        )
+
+    def _generate(self, query: Query, passages: Sequence[Passage]) -> TextStream:
+        """Stream the model's answer over ``passages``; returns (as a generator's value) the ``Generation``."""
+        several_docs = len({p.chunk.doc_id for p in passages}) > 1
+        shown = [(p.chunk.title if several_docs else "", p.text) for p in passages]
+        messages = prompts.answer_messages(query.text, shown, yes_no=query.yes_no)
+        result: Generation | None = None
+        for item in self.generator.stream(messages, max_tokens=self.settings.generation.max_tokens):
+            if isinstance(item, Generation):
+                result = item
+            else:
+                yield item
+        if result is None:
+            raise RuntimeError(f"{type(self.generator).__name__}.stream() ended without its final Generation")
+        return result
+
+    def _refusal(
+        self,
+        reason: RefusalReason,
+        pool: tuple[Passage, ...],
+        relevance: float,
+        timings: Mapping[str, float],
+        *,
+        raw: str | None = None,
+    ) -> PartAnswer:
+        confidence = refusal_confidence(relevance, self.settings.confidence)
+        return PartAnswer(prompts.REFUSAL_TEXT, reason, reason.message(), confidence, passages=pool,
+                          raw_text=raw, timings=timings)
+
+    def _false_premise(
+        self,
+        query: Query,
+        pool: tuple[Passage, ...],
+        relevance: float,
+        missing: Sequence[str],
+        timings: Mapping[str, float],
+    ) -> PartAnswer:
+        """Refuse, and say what the documents do say about the rest of the question, cited."""
+        refusal = replace(
+            self._refusal(RefusalReason.FALSE_PREMISE, pool, relevance, timings),
+            refusal_reason=RefusalReason.FALSE_PREMISE.message(terms=", ".join(missing)),
+        )
+        found = best_sentence(query.stems, pool[:3])
+        if found is None:
+            return refusal
+        citation = cite(1, *found)
+        terms = ", ".join(f"“{m}”" for m in missing)
+        text = f"{prompts.FALSE_PREMISE_TEXT.format(terms=terms)} {citation.quote.strip()} [1]"
+        return replace(refusal, text=text, citations=(citation,))
+
+
+def _generation_timings(generation: Generation) -> dict[str, float]:
+    stats = generation.stats
+    return {
+        "prompt": stats.prompt_seconds,
+        "decode": stats.decode_seconds,
+        "prompt_tokens": float(stats.prompt_tokens),
+        "completion_tokens": float(stats.completion_tokens),
+    }
+
+
+def build_answer(question: Question, parts: Sequence[PartAnswer], timings: Mapping[str, float]) -> Answer:
+    """The one ``Answer`` for ``question`` from the answers to its parts, citations renumbered in order."""
+    texts: list[str] = []
+    citations: list[Citation] = []
+    for part in parts:
+        shift = len(citations)
+        texts.append(shift_markers(part.text, shift) if shift else part.text)
+        citations.extend(replace(c, n=c.n + shift) for c in part.citations)
+    answered = [p for p in parts if not p.refused]
+    all_timings: dict[str, float] = {}
+    for source in [*(p.timings for p in parts), timings]:
+        for key, value in source.items():
+            all_timings[key] = all_timings.get(key, 0.0) + value
+    single = parts[0] if len(parts) == 1 else None
+    refused_reasons = [p.refusal_reason for p in parts if p.refusal_reason]
+    return Answer(
+        question=question.asked,
+        text=" ".join(texts),
+        citations=citations,
+        refused=not answered,
+        confidence=min(p.confidence for p in parts),
+        timings=all_timings,
+        passages=[p for part in parts for p in part.passages],
+        standalone_question=question.standalone if question.standalone != question.asked else None,
+        refusal_reason=None if answered else "; ".join(refused_reasons),
+        raw_text=single.raw_text if single else " ".join(p.raw_text or "" for p in parts),
+        notes=[*question.notes, *(n for p in parts for n in p.notes)],
+        refusal=None if answered else parts[0].refusal,
+    )

@@ -1,0 +1,78 @@
+"""A question, read once: cleaned, split into its parts, and each part analysed and embedded.
+
+Every later stage takes the ``Query`` instead of the string, so nothing re-derives the
+answer kind, the yes/no flag, the question's content stems or its embedding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qa.embedding import Embedder
+from qa.questions import AnswerKind, expected_type, is_yes_no, split_question
+from qa.text import question_stems
+
+
+class QuestionError(ValueError):
+    """The question cannot be answered as given (empty, for example); the message says why."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """One answerable question (a part of what was asked), analysed once."""
+
+    text: str
+    kind: AnswerKind | None
+    yes_no: bool
+    stems: frozenset[str]
+    vector: np.ndarray = field(compare=False, repr=False)
+
+    @property
+    def wants_number(self) -> bool:
+        """The answer is a number or a date, so sentences holding digits matter more."""
+        return self.kind in ("number", "date")
+
+
+@dataclass(frozen=True)
+class Question:
+    """What the user asked, its standalone form (after a follow-up's rewrite), and its parts."""
+
+    asked: str
+    standalone: str
+    parts: tuple[Query, ...]
+    notes: tuple[str, ...] = ()
+
+
+def clean_question(question: object, max_chars: int) -> tuple[str, tuple[str, ...]]:
+    """The question with control characters and extra spaces removed, cut to ``max_chars`` (with a note)."""
+    if not isinstance(question, str):
+        raise QuestionError("The question must be text.")
+    cleaned = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in question)
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise QuestionError("The question is empty: type a question about your documents.")
+    if len(cleaned) > max_chars:
+        note = f"The question was {len(cleaned):,} characters long; only the first {max_chars:,} were used."
+        return cleaned[:max_chars], (note,)
+    return cleaned, ()
+
+
+class QueryAnalyser:
+    """Turns a cleaned (and, for follow-ups, rewritten) question into a ``Question``."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def warm_up(self) -> None:
+        self.embedder.warm_up()
+
+    def run(self, *, asked: str, standalone: str | None = None, notes: tuple[str, ...] = ()) -> Question:
+        standalone = standalone or asked
+        parts = tuple(self.analyse(part) for part in split_question(standalone))
+        return Question(asked=asked, standalone=standalone, parts=parts, notes=notes)
+
+    def analyse(self, text: str) -> Query:
+        vector = self.embedder.embed([text])[0] if text.strip() else np.zeros(0, dtype=np.float32)
+        return Query(text, expected_type(text), is_yes_no(text), question_stems(text), vector)
