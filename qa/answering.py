@@ -20,6 +20,7 @@ from qa.query import Query, Question
 from qa.questions import FOLLOW_UP
 from qa.retrieval import HybridRetriever
 from qa.settings import Settings
+from qa.signals import answer_signals
 from qa.text import words
 from qa.types import Answer, Citation, Passage, RefusalReason
 from qa.verification import Verifier, gate, refusal_confidence, relevance_of
@@ -41,6 +42,7 @@ class PartAnswer:
     raw_text: str | None = None
     notes: tuple[str, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)
+    signals: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def refused(self) -> bool:
@@ -116,8 +118,9 @@ class AnswerPath:
             query=query, raw=raw, passages=focus.passages, relevance=relevance, context=focus.context
         )
         timings["verify"] = time.perf_counter() - started
+        signals = answer_signals(generation)
         if checked.refusal is not None:
-            yield self._refusal(checked.refusal, pool, relevance, timings, raw=raw)
+            yield replace(self._refusal(checked.refusal, pool, relevance, timings, raw=raw), signals=signals)
             return
         yield PartAnswer(
             text=checked.verified.text,
@@ -129,6 +132,7 @@ class AnswerPath:
             raw_text=raw,
             notes=tuple(f"Removed unsupported: {d}" for d in checked.verified.dropped),
             timings=timings,
+            signals=signals,
         )
 
     def _generate(self, query: Query, passages: Sequence[Passage]) -> TextStream:
@@ -219,4 +223,10 @@ def build_answer(question: Question, parts: Sequence[PartAnswer], timings: Mappi
         raw_text=single.raw_text if single else " ".join(p.raw_text or "" for p in parts),
         notes=[*question.notes, *(n for p in parts for n in p.notes)],
         refusal=None if answered else parts[0].refusal,
+        signals=dict(_weakest(parts).signals),
     )
+
+
+def _weakest(parts: Sequence[PartAnswer]) -> PartAnswer:
+    """The part the model was least sure of (its signals speak for the whole answer)."""
+    return min(parts, key=lambda p: p.signals.get("mean_logprob", 0.0))

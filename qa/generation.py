@@ -8,12 +8,15 @@ of corrupting the model state.
 
 from __future__ import annotations
 
+import codecs
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+import numpy as np
 
 from qa.offline import enforce_offline
 from qa.settings import GenerationSettings
@@ -31,10 +34,18 @@ class GenerationStats:
 
 @dataclass(frozen=True)
 class Generation:
-    """A finished completion with how it was made; the last item ``stream()`` yields."""
+    """A finished completion with how it was made; the last item ``stream()`` yields.
+
+    ``token_logprobs`` holds the model's log-probability of each token it chose, and
+    ``first_choices`` its most likely first tokens with their log-probabilities, where the
+    backend gives them (llama.cpp does, at no extra cost): the model's own signal about
+    its answer.
+    """
 
     text: str
     stats: GenerationStats
+    token_logprobs: tuple[float, ...] = ()
+    first_choices: tuple[tuple[str, float], ...] = ()
 
 
 class Generator(Protocol):
@@ -86,6 +97,7 @@ class LlamaCppGenerator:
         self.model_id = settings.model
         self.model_sha256: str | None = None
         self._llm: Any = None
+        self._formatter: Any = None
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
@@ -118,17 +130,75 @@ class LlamaCppGenerator:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False))
 
     def stream(self, messages: Messages, *, max_tokens: int) -> Iterator[str | Generation]:
+        """Greedy decoding token by token, reading each step's probabilities from the logits llama.cpp keeps."""
         self.warm_up()
         with self._lock:
-            chunks = self._llm.create_chat_completion(
-                messages=messages,
-                temperature=0.0,
-                top_k=1,
-                max_tokens=max_tokens,
-                stream=True,
+            prompt = self._prompt_tokens(messages)
+            started = time.perf_counter()
+            first: float | None = None
+            tokens: list[int] = []
+            logprobs: list[float] = []
+            choices: tuple[tuple[str, float], ...] = ()
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            parts: list[str] = []
+            for token in self._llm.generate(prompt, top_k=1, temp=0.0, repeat_penalty=1.0):
+                step = _log_softmax(self._last_logits())
+                if first is None:
+                    first, choices = time.perf_counter(), self._top_choices(step)
+                if self._is_end(token) or len(tokens) >= max_tokens:
+                    break
+                tokens.append(token)
+                logprobs.append(float(step[token]))
+                piece = decoder.decode(self._llm.detokenize([token], prev_tokens=prompt + tokens[:-1]))
+                if piece:
+                    parts.append(piece)
+                    yield piece
+            if tail := decoder.decode(b"", final=True):
+                parts.append(tail)
+                yield tail
+            end = time.perf_counter()
+            stats = GenerationStats(len(prompt), len(tokens), (first or end) - started, end - (first or end))
+            yield Generation("".join(parts), stats, tuple(logprobs), choices)
+
+    def _prompt_tokens(self, messages: Messages) -> list[int]:
+        """The chat rendered by the model's own template (as ``create_chat_completion`` does), tokenised."""
+        if self._formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            llm = self._llm
+            template = llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise RuntimeError(f"{self.model_id} has no chat template in its GGUF metadata")
+            eos, bos = llm.token_eos(), llm.token_bos()
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+                bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
             )
-            deltas = (chunk["choices"][0].get("delta", {}).get("content") or "" for chunk in chunks)
-            yield from _timed(deltas, lambda completion: len(getattr(self._llm, "_input_ids", [])) - completion)
+        rendered = self._formatter(messages=messages)
+        data: list[int] = self._llm.tokenize(
+            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
+        )
+        return data
+
+    def _last_logits(self) -> np.ndarray:
+        return np.ctypeslib.as_array(self._llm._ctx.get_logits(), shape=(self._llm.n_vocab(),))
+
+    def _is_end(self, token: int) -> bool:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_vocab_is_eog(self._llm._model.vocab, token))
+
+    def _top_choices(self, step: np.ndarray, n: int = 5) -> tuple[tuple[str, float], ...]:
+        best = np.argpartition(step, -n)[-n:]
+        best = best[np.argsort(-step[best])]
+        pieces = (self._llm.detokenize([int(t)]).decode("utf-8", errors="replace") for t in best)
+        return tuple((piece, float(step[t])) for piece, t in zip(pieces, best, strict=True))
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits.astype(np.float64) - float(np.max(logits))
+    return np.asarray(shifted - np.log(np.exp(shifted).sum()))
 
 
 class TransformersGenerator:

@@ -135,7 +135,8 @@ class Answer:
     """What ``ask()`` returns: the answer text with ``[n]`` markers and its proof.
 
     ``refusal`` says which check withheld the answer (``None`` when answered), and
-    ``refusal_reason`` is its message as shown to the user.
+    ``refusal_reason`` is its message as shown to the user. ``signals`` holds what the model's
+    own token probabilities said about its answer (``qa.signals``), where the backend gives them.
     """
 
     question: str
@@ -150,6 +151,7 @@ class Answer:
     raw_text: str | None = None
     notes: list[str] = field(default_factory=list)
     refusal: RefusalReason | None = None
+    signals: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -113,3 +113,22 @@ def test_llama_cpp_answers_from_the_passage_and_reuses_the_prefix(tmp_path: Path
     assert generator.model_sha256 == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
     second = generate(generator, answer_messages("Who granted it?", passages), max_tokens=8)
     assert second.stats.prompt_seconds < first.stats.prompt_seconds  # the fixed prefix came from the KV cache
+
+
+@pytest.mark.integration
+def test_llama_cpp_decoding_matches_its_chat_completion_and_gives_probabilities() -> None:
+    import math
+
+    settings = load_settings(preset="fast")
+    generator = create_generator(settings.generation, settings.paths.cache)
+    assert isinstance(generator, LlamaCppGenerator)
+    messages = answer_messages("Who is the CEO of InnoCare?", [("", "InnoCare develops mesutoclax in China.")])
+    result = generate(generator, messages, max_tokens=24)
+    reference = generator._llm.create_chat_completion(messages=messages, temperature=0.0, top_k=1, max_tokens=24)
+    assert result.text == reference["choices"][0]["message"]["content"]
+    assert len(result.token_logprobs) == result.stats.completion_tokens > 0
+    assert all(lp <= 0.0 for lp in result.token_logprobs)
+    assert len(result.first_choices) == 5
+    probabilities = [math.exp(lp) for _, lp in result.first_choices]
+    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0 + 1e-6
+    assert math.isclose(result.first_choices[0][1], result.token_logprobs[0])  # greedy: the top choice was taken

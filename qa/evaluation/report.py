@@ -116,6 +116,8 @@ def prediction_row(record: ItemRecord) -> dict[str, Any]:
         "confidence": answer.confidence if answer else None,
         "correct": record.score.correct,
         "error": record.error,
+        "refusal": str(answer.refusal) if answer and answer.refusal else None,
+        "signals": dict(answer.signals) if answer else {},
     }
 
 

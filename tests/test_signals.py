@@ -1,0 +1,27 @@
+"""The model's own signals from its token probabilities."""
+
+from __future__ import annotations
+
+import math
+
+from qa.generation import Generation, GenerationStats
+from qa.signals import answer_signals
+
+
+def test_signals_summarise_the_chosen_tokens_and_the_declining_start() -> None:
+    generation = Generation(
+        "The CDE [1]",
+        GenerationStats(completion_tokens=3),
+        token_logprobs=(math.log(0.5), math.log(0.9), math.log(1.0)),
+        first_choices=(("The", math.log(0.5)), ("NOT", math.log(0.3)), (" N", math.log(0.1)), ("Yes", math.log(0.05))),
+    )
+    assert answer_signals(generation) == {
+        "mean_logprob": round((math.log(0.5) + math.log(0.9)) / 3, 4),
+        "min_logprob": round(math.log(0.5), 4),
+        "first_prob": 0.5,
+        "p_not_found": 0.4,
+    }
+
+
+def test_no_probabilities_no_signals() -> None:
+    assert answer_signals(Generation("x", GenerationStats())) == {}
