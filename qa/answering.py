@@ -10,19 +10,21 @@ from __future__ import annotations
 import collections.abc
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 
 from qa import prompts
-from qa.citations import cite, shift_markers, strip_markers
-from qa.context import ContextSelector, best_sentence
-from qa.generation import Generation, Generator, generate
+from qa.calibration import LabelPrior, Logistic
+from qa.citations import answer_phrase, cite, locate_phrase, shift_markers, strip_markers
+from qa.context import ContextSelector, Focus, best_sentence
+from qa.generation import Choice, Generation, Generator, Messages, generate
 from qa.query import Query, Question
-from qa.questions import FOLLOW_UP
+from qa.questions import FOLLOW_UP, says_not_found
 from qa.retrieval import HybridRetriever
 from qa.settings import Settings
-from qa.signals import answer_signals
+from qa.signals import answer_signals, judged
 from qa.text import words
-from qa.types import Answer, Citation, Passage, RefusalReason
+from qa.types import Answer, Citation, Passage, RefusalReason, Span
 from qa.verification import Verifier, gate, refusal_confidence, relevance_of
 
 History = Sequence[tuple[str, str]]
@@ -43,6 +45,7 @@ class PartAnswer:
     notes: tuple[str, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)
     signals: Mapping[str, float] = field(default_factory=dict)
+    short: Span | None = None
 
     @property
     def refused(self) -> bool:
@@ -86,7 +89,11 @@ class AnswerPath:
         verifier: Verifier,
         settings: Settings,
         in_corpus: Callable[[str], bool] | None = None,
+        prior: LabelPrior | None = None,
     ) -> None:
+        self.prior = prior
+        self.answer_model = Logistic(settings.confidence.answer_weights)
+        self.refusal_model = Logistic(settings.confidence.refusal_weights)
         self.retriever = retriever
         self.selector = selector
         self.generator = generator
@@ -110,38 +117,66 @@ class AnswerPath:
             return
         focus = self.selector.run(query=query, pool=pool)
         timings["focus"] = focus.seconds
-        generation = yield from self._generate(query, focus.passages)
+        choice = self.prior.choice() if query.yes_no and self.prior is not None else None
+        messages = self._messages(query, focus.passages)
+        generation = yield from self._generate(messages, choice)
         timings.update(_generation_timings(generation))
+        signals = answer_signals(generation, choice)
+        if self.settings.confidence.self_judge and signals and not says_not_found(generation.text):
+            started = time.perf_counter()
+            signals.update(judged(self.generator, messages, generation.text.strip()))
+            timings["judge"] = time.perf_counter() - started
+        yield self._checked(query, generation, signals, focus, pool, relevance, timings)
+
+    def _checked(
+        self,
+        query: Query,
+        generation: Generation,
+        signals: dict[str, float],
+        focus: Focus,
+        pool: tuple[Passage, ...],
+        relevance: float,
+        timings: dict[str, float],
+    ) -> PartAnswer:
+        """The generated answer after verification, with its calibrated confidence; withheld when a
+        check fails or the confidence is below ``confidence.min_answer``."""
         started = time.perf_counter()
         raw = generation.text.strip()
         checked = self.verifier.run(
             query=query, raw=raw, passages=focus.passages, relevance=relevance, context=focus.context
         )
         timings["verify"] = time.perf_counter() - started
-        signals = answer_signals(generation)
+        signals = {**signals, **checked.features}
         if checked.refusal is not None:
-            yield replace(self._refusal(checked.refusal, pool, relevance, timings, raw=raw), signals=signals)
-            return
-        yield PartAnswer(
+            return self._refusal(checked.refusal, pool, relevance, timings, raw=raw, signals=signals)
+        confidence = self.answer_model(signals) if self.answer_model else checked.confidence
+        if confidence < self.settings.confidence.min_answer:
+            refusal = self._refusal(RefusalReason.LOW_CONFIDENCE, pool, relevance, timings, raw=raw, signals=signals)
+            return replace(refusal, confidence=round(1.0 - confidence, 3))
+        citations = tuple(checked.verified.citations)
+        return PartAnswer(
             text=checked.verified.text,
             refusal=None,
             refusal_reason=None,
-            confidence=checked.confidence,
-            citations=tuple(checked.verified.citations),
+            confidence=confidence,
+            citations=citations,
             passages=pool,
             raw_text=raw,
             notes=tuple(f"Removed unsupported: {d}" for d in checked.verified.dropped),
             timings=timings,
             signals=signals,
+            short=None if query.yes_no else shortest_span(checked.verified.text, citations, query.stems),
         )
 
-    def _generate(self, query: Query, passages: Sequence[Passage]) -> TextStream:
-        """Stream the model's answer over ``passages``; returns (as a generator's value) the ``Generation``."""
+    def _messages(self, query: Query, passages: Sequence[Passage]) -> Messages:
         several_docs = len({p.chunk.doc_id for p in passages}) > 1
         shown = [(p.chunk.title if several_docs else "", p.text) for p in passages]
-        messages = prompts.answer_messages(query.text, shown, yes_no=query.yes_no)
+        return prompts.answer_messages(query.text, shown, yes_no=query.yes_no)
+
+    def _generate(self, messages: Messages, choice: Choice | None) -> TextStream:
+        """Stream the model's answer; returns (as a generator's value) the ``Generation``."""
         result: Generation | None = None
-        for item in self.generator.stream(messages, max_tokens=self.settings.generation.max_tokens):
+        for item in self.generator.stream(messages, max_tokens=self.settings.generation.max_tokens, choice=choice):
             if isinstance(item, Generation):
                 result = item
             else:
@@ -158,10 +193,23 @@ class AnswerPath:
         timings: Mapping[str, float],
         *,
         raw: str | None = None,
+        signals: Mapping[str, float] | None = None,
     ) -> PartAnswer:
-        confidence = refusal_confidence(relevance, self.settings.confidence)
-        return PartAnswer(prompts.REFUSAL_TEXT, reason, reason.message(), confidence, passages=pool,
-                          raw_text=raw, timings=timings)
+        signals = {"relevance": round(relevance, 4), **(signals or {}), "generated": float(raw is not None)}
+        if self.refusal_model:
+            confidence = self.refusal_model(signals)
+        else:
+            confidence = refusal_confidence(relevance, self.settings.confidence)
+        return PartAnswer(
+            prompts.REFUSAL_TEXT,
+            reason,
+            reason.message(),
+            confidence,
+            passages=pool,
+            raw_text=raw,
+            timings=timings,
+            signals=signals,
+        )
 
     def _false_premise(
         self,
@@ -191,8 +239,20 @@ def _generation_timings(generation: Generation) -> dict[str, float]:
         "prompt": stats.prompt_seconds,
         "decode": stats.decode_seconds,
         "prompt_tokens": float(stats.prompt_tokens),
+        "cached_prompt_tokens": float(stats.cached_tokens),
         "completion_tokens": float(stats.completion_tokens),
     }
+
+
+def shortest_span(text: str, citations: Sequence[Citation], asked: AbstractSet[str]) -> Span | None:
+    """The answer's shortest words (``answer_phrase``), else the whole answer, as a span of the
+    first cited sentence that holds them (``None`` if none does)."""
+    phrases = [p for p in (answer_phrase(text, asked), strip_markers(text).rstrip(" .")) if p]
+    for phrase in phrases:
+        for citation in citations:
+            if (span := locate_phrase(phrase, citation)) is not None:
+                return span
+    return None
 
 
 def build_answer(question: Question, parts: Sequence[PartAnswer], timings: Mapping[str, float]) -> Answer:
@@ -224,6 +284,7 @@ def build_answer(question: Question, parts: Sequence[PartAnswer], timings: Mappi
         notes=[*question.notes, *(n for p in parts for n in p.notes)],
         refusal=None if answered else parts[0].refusal,
         signals=dict(_weakest(parts).signals),
+        short=single.short if single else None,
     )
 
 

@@ -42,7 +42,9 @@ DEFAULT_SCALES = (1, 10, 100)
 DEFAULT_PRESETS = ("accurate", "fast")
 COLD_START_QUESTION = "Which agency granted the Breakthrough Therapy Designation?"
 CHILD_TIMEOUT = 3 * 3600
-ASK_STAGES = ("total", "retrieval", "focus", "prompt", "decode", "verify")
+ASK_STAGES = ("total", "retrieval", "focus", "prompt", "decode", "verify", "first_token")
+ROOFLINE_PROMPT_TOKENS = 150  # what an answer needs: the question, the sentences that hold it ...
+ROOFLINE_ANSWER_TOKENS = 20  # ... and a short answer (issue #17)
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -296,6 +298,14 @@ class AskSummary:
     model: str
     warm_up_s: float
     peak_rss_mb: float
+    first_token_p50_s: float | None = None
+    median_prompt_tokens: float | None = None
+    median_uncached_prompt_tokens: float | None = None
+    median_completion_tokens: float | None = None
+    machine_prompt_tokens_per_s: float | None = None
+    machine_decode_tokens_per_s: float | None = None
+    roofline_s: float | None = None
+    roofline_ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -520,9 +530,7 @@ def measure_cold_start(plan: Plan, index_dir: Path) -> ColdStart:
     finally:
         out.unlink(missing_ok=True)
     wall_start, wall_answer = data.pop("wall_start"), data.pop("wall_answer")
-    cold = ColdStart(
-        **data, preset=preset, interpreter_start_s=wall_start - launched, total_s=wall_answer - launched
-    )
+    cold = ColdStart(**data, preset=preset, interpreter_start_s=wall_start - launched, total_s=wall_answer - launched)
     _log(
         f"  first answer after {cold.total_s:.1f} s (imports {cold.imports_s:.1f}, "
         f"warm_up {cold.warm_up_s:.1f}, first ask {cold.first_ask_s:.1f})"
@@ -616,6 +624,12 @@ def summarize_ask(preset: str, raw: Json) -> AskSummary:
     prompt_tokens = sum(col("prompt_tokens", generated))
     p50 = {key: _round(percentile(col(key), 50), 4) for key in ASK_STAGES}
     p95 = {key: _round(percentile(col(key), 95), 4) for key in ASK_STAGES}
+    uncached = [
+        t - c for t, c in zip(col("prompt_tokens", generated), col("cached_prompt_tokens", generated), strict=True)
+    ]
+    generated_p50 = _round(percentile(col("total", generated), 50), 3)
+    speed = raw.get("machine_speed") or {}
+    roofline = roofline_seconds(speed.get("prompt_tokens_per_s"), speed.get("decode_tokens_per_s"))
     return AskSummary(
         questions=len(answers),
         generated=len(generated),
@@ -624,7 +638,7 @@ def summarize_ask(preset: str, raw: Json) -> AskSummary:
         prompt_tokens_per_s=round(prompt_tokens / prompt_s, 1) if prompt_s > 0 else 0.0,
         mean_prompt_tokens=_round(mean(col("prompt_tokens", generated)), 1),
         mean_completion_tokens=_round(mean(col("completion_tokens", generated)), 1),
-        generated_total_p50_s=_round(percentile(col("total", generated), 50), 3),
+        generated_total_p50_s=generated_p50,
         total_p50_s=p50["total"],
         total_p95_s=p95["total"],
         retrieval_p50_s=p50["retrieval"],
@@ -641,7 +655,22 @@ def summarize_ask(preset: str, raw: Json) -> AskSummary:
         model=raw["model"],
         warm_up_s=raw["warm_up_s"],
         peak_rss_mb=raw["peak_rss_mb"],
+        first_token_p50_s=_round(percentile(col("first_token", generated), 50), 3),
+        median_prompt_tokens=_round(percentile(col("prompt_tokens", generated), 50), 1),
+        median_uncached_prompt_tokens=_round(percentile(uncached, 50), 1),
+        median_completion_tokens=_round(percentile(col("completion_tokens", generated), 50), 1),
+        machine_prompt_tokens_per_s=_round(speed.get("prompt_tokens_per_s"), 1),
+        machine_decode_tokens_per_s=_round(speed.get("decode_tokens_per_s"), 1),
+        roofline_s=_round(roofline, 3),
+        roofline_ratio=_round(generated_p50 / roofline, 2) if generated_p50 and roofline else None,
     )
+
+
+def roofline_seconds(prompt_tokens_per_s: float | None, decode_tokens_per_s: float | None) -> float | None:
+    """What llama.cpp needs on this machine for an answer's tokens alone (150 prompt, 20 answer tokens)."""
+    if not prompt_tokens_per_s or not decode_tokens_per_s:
+        return None
+    return ROOFLINE_PROMPT_TOKENS / prompt_tokens_per_s + ROOFLINE_ANSWER_TOKENS / decode_tokens_per_s
 
 
 def peak_memory(
@@ -698,8 +727,26 @@ def _build_speed(results: BenchResults) -> float | None:
     return largest.chunks_per_s
 
 
+def _ask_field(preset: str, name: str) -> Callable[[BenchResults], float | None]:
+    def get(results: BenchResults) -> float | None:
+        ask = results.ask.get(preset)
+        value = getattr(ask, name) if ask else None
+        return None if value is None else float(value)
+
+    return get
+
+
 TARGETS = (
     Target("warm ask() p50, accurate", 3.0, "s", False, _ask_p50("accurate")),
+    Target(
+        "median uncached prompt tokens, accurate",
+        150.0,
+        "tokens",
+        False,
+        _ask_field("accurate", "median_uncached_prompt_tokens"),
+    ),
+    Target("median answer tokens, accurate", 25.0, "tokens", False, _ask_field("accurate", "median_completion_tokens")),
+    Target("warm p50 (LLM-answered) / roofline, accurate", 1.3, "x", False, _ask_field("accurate", "roofline_ratio")),
     Target("warm ask() p50, fast", 1.5, "s", False, _ask_p50("fast")),
     Target("retrieval p95 at 100x (excl. query embedding)", 20.0, "ms", False, _retrieval_at_largest),
     Target("cold start to first answer", 10.0, "s", False, _cold_start),
@@ -938,6 +985,15 @@ ASK_ROWS: tuple[tuple[str, Callable[[AskSummary], object]], ...] = (
     ("prompt tokens/s (effective)", lambda a: a.prompt_tokens_per_s),
     ("decode tokens/s", lambda a: a.decode_tokens_per_s),
     ("mean prompt / completion tokens", lambda a: _pair(a.mean_prompt_tokens, a.mean_completion_tokens)),
+    (
+        "median prompt / uncached prompt tokens",
+        lambda a: _pair(a.median_prompt_tokens, a.median_uncached_prompt_tokens),
+    ),
+    ("median answer tokens", lambda a: a.median_completion_tokens),
+    ("first token p50 s (from the question)", lambda a: a.first_token_p50_s),
+    ("machine prompt / decode tokens/s", lambda a: _pair(a.machine_prompt_tokens_per_s, a.machine_decode_tokens_per_s)),
+    ("roofline s (150 prompt + 20 answer tokens)", lambda a: a.roofline_s),
+    ("p50 LLM-answered / roofline", lambda a: a.roofline_ratio),
     ("refused", lambda a: a.refused),
     ("model", lambda a: a.model),
     ("peak RSS MB", lambda a: a.peak_rss_mb),
@@ -952,7 +1008,10 @@ def _ask_section(asks: Mapping[str, AskSummary]) -> list[str]:
     note = (
         "Over the eval questions after one warm-up question; timings from `Answer.timings`. Refused "
         "questions skip the LLM, so they pull the all-questions percentiles down. Prompt tokens/s is "
-        "prompt tokens over time-to-first-token (llama.cpp reuses the cached prompt prefix)."
+        "prompt tokens over time-to-first-token (llama.cpp reuses the cached prompt prefix); uncached "
+        "tokens are those llama.cpp had to process. The machine's tokens/s are measured on a fresh prompt "
+        "in a child process; the roofline is the time llama.cpp needs for 150 prompt tokens plus 20 "
+        "answer tokens at those speeds, and the ratio compares the warm p50 of LLM-answered questions to it."
     )
     return ["## Warm ask() latency", "", note, "", *_table(("", *presets), rows)]
 
@@ -1041,6 +1100,7 @@ def child_ask(spec: AskSpec) -> Json:
     from qa.pipeline import Assistant
 
     settings = _child_settings(spec, preset=spec.preset)
+    speed = machine_speed(settings)
     assistant = Assistant(settings)
     started = time.perf_counter()
     assistant.warm_up()
@@ -1062,7 +1122,21 @@ def child_ask(spec: AskSpec) -> Json:
         "warm_up_s": round(warm_up_s, 3),
         "peak_rss_mb": peak_rss_mb(),
         "model": settings.generation.model,
+        "machine_speed": speed,
     }
+
+
+def machine_speed(settings: Any) -> Json:
+    """The generator's raw prompt and decode tokens/s on this machine (a fresh prompt in a child process)."""
+    from qa.models import resolve_model
+    from qa.native import run_check
+
+    generation = settings.generation
+    if generation.backend != "llama_cpp":
+        return {}
+    path = resolve_model(generation.model, settings.paths.cache, show_progress=False)
+    result = run_check(path, n_threads=generation.n_threads, measure=True)
+    return {"prompt_tokens_per_s": result.prompt_tokens_per_s, "decode_tokens_per_s": result.decode_tokens_per_s}
 
 
 COLD_START_SCRIPT = """

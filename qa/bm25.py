@@ -23,7 +23,6 @@ FORMAT_VERSION = 2
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
-
 @functools.lru_cache(maxsize=1 << 16)
 def _stem(token: str) -> str:
     """Simple plural stripping: studies -> study, classes -> class, inhibitors -> inhibitor."""

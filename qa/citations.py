@@ -17,8 +17,8 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
 from qa.chunking import split_sentences
-from qa.text import QUESTION_WORDS, STOPWORDS, contains_stem, content_stems, stem, words
-from qa.types import Chunk, Citation, Passage
+from qa.text import QUESTION_WORDS, STOPWORDS, contains_stem, content_stems, stem, word_spans, words
+from qa.types import Chunk, Citation, Passage, Span
 
 MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 """A citation marker: ``[1]``, ``[1, 2]`` or ``[1; 2]``; group 1 holds the numbers."""
@@ -78,9 +78,7 @@ def critical_terms(text: str) -> set[str]:
     return terms
 
 
-def support(
-    sentence: str, passage: str, asked: AbstractSet[str] = frozenset(), context: str | None = None
-) -> float:
+def support(sentence: str, passage: str, asked: AbstractSet[str] = frozenset(), context: str | None = None) -> float:
     """How well ``passage`` supports ``sentence`` beyond what the question already says, in [0, 1].
 
     ``asked`` holds the question's content stems (``qa.text.question_stems``).
@@ -177,6 +175,51 @@ def verify_answer(
         parts.append(f"{body} {''.join(labels)}{tail}")
     mean_support = sum(s for _, _, s in kept) / len(kept) if kept else 0.0
     return VerifiedAnswer(" ".join(parts), citations, mean_support, len(kept), dropped, reattributed)
+
+
+def answer_phrase(answer: str, asked: AbstractSet[str]) -> str | None:
+    """The shortest words of ``answer`` that answer: its first run of words the question did not
+    already say (``asked``: the question's content stems) holding a content word, trimmed of stop
+    words at both ends; the reading-comprehension trick of dropping the question's own words.
+    ``None`` if the answer only repeats the question."""
+    text = strip_markers(answer)
+    spans = word_spans(text)
+    run: list[tuple[int, int]] = []
+    for a, b in [*spans, (-1, -1)]:
+        if a >= 0 and not _is_asked(text[a:b], asked):
+            run.append((a, b))
+            continue
+        content = [(x, y) for x, y in run if not _is_neutral(text[x:y])]
+        if content:
+            start, end = content[0][0], content[-1][1]
+            if text.count("(", start, end) > text.count(")", start, end) and text[end : end + 1] == ")":
+                end += 1  # close the bracket the phrase opened: "(CDE)"
+            return text[start:end]
+        run = []
+    return None
+
+
+def _is_neutral(token: str) -> bool:
+    low = token.lower()
+    return low in STOPWORDS or low in QUESTION_WORDS
+
+
+def _is_asked(token: str, asked: AbstractSet[str]) -> bool:
+    return not _is_neutral(token) and contains_stem(asked, stem(token))
+
+
+def locate_phrase(phrase: str, citation: Citation) -> Span | None:
+    """``phrase`` as a span of the document inside ``citation``'s quote, matched word for word
+    (case, spacing and punctuation between words may differ); ``None`` when the quote lacks it."""
+    tokens = re.findall(r"\w+", phrase)
+    if not tokens:
+        return None
+    pattern = r"(?<!\w)" + r"\W{0,3}".join(re.escape(t) for t in tokens) + r"(?!\w)"
+    match = re.search(pattern, citation.quote, flags=re.IGNORECASE)
+    if match is None:
+        return None
+    start = citation.start + match.start()
+    return Span(match.group(0), citation.doc_id, start, start + len(match.group(0)), citation.n)
 
 
 def cite(n: int, chunk: Chunk, start: int, end: int, support: float = 0.0) -> Citation:

@@ -61,6 +61,8 @@ def print_answer(answer: object, *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2, default=str))
         return
+    if answer.short is not None:
+        print(f"{answer.short.text}  [{answer.short.n}]")
     print(answer.text)
     for note in answer.notes:
         print(f"  note: {note}")

@@ -55,8 +55,9 @@ def check_llama_build() -> list[Finding]:
         Finding("llama.cpp system info", info),
         Finding(
             "AMX kernels",
-            "absent (compiled out, llama.cpp issue #20824)" if not amx else f"PRESENT: {', '.join(amx)}; "
-            "rebuild with `rm .venv/qa-llama-build.txt && scripts/setup.sh`",
+            "absent (compiled out, llama.cpp issue #20824)"
+            if not amx
+            else f"PRESENT: {', '.join(amx)}; rebuild with `rm .venv/qa-llama-build.txt && scripts/setup.sh`",
             ok=not amx,
         ),
     ]

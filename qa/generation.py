@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +30,7 @@ class GenerationStats:
     completion_tokens: int = 0
     prompt_seconds: float = 0.0
     decode_seconds: float = 0.0
+    cached_tokens: int = 0  # of the prompt's tokens, how many llama.cpp reused from its cache
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,24 @@ class Generation:
     stats: GenerationStats
     token_logprobs: tuple[float, ...] = ()
     first_choices: tuple[tuple[str, float], ...] = ()
+    label_logprobs: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Choice:
+    """When the model's first token is one of ``labels`` ("Yes", "No"), make it the label whose
+    first-step log-probability minus its ``bias`` is highest, then decode on greedily. ``bias`` is
+    the model's log prior for each label on a content-free input (contextual calibration, Zhao et
+    al. 2021); zeros pick the plain argmax among the labels. The ``Generation`` reports the raw
+    log-probability of every label."""
+
+    labels: tuple[str, ...]
+    bias: tuple[float, ...] = ()
+
+    def pick(self, logprobs: Sequence[float]) -> int:
+        bias = self.bias or (0.0,) * len(self.labels)
+        scores = [lp - b for lp, b in zip(logprobs, bias, strict=True)]
+        return max(range(len(scores)), key=scores.__getitem__)
 
 
 class Generator(Protocol):
@@ -56,12 +75,14 @@ class Generator(Protocol):
 
     def warm_up(self) -> None: ...
 
-    def stream(self, messages: Messages, *, max_tokens: int) -> Iterator[str | Generation]: ...
+    def stream(
+        self, messages: Messages, *, max_tokens: int, choice: Choice | None = None
+    ) -> Iterator[str | Generation]: ...
 
 
-def generate(generator: Generator, messages: Messages, *, max_tokens: int) -> Generation:
+def generate(generator: Generator, messages: Messages, *, max_tokens: int, choice: Choice | None = None) -> Generation:
     """The whole completion with its statistics."""
-    for item in generator.stream(messages, max_tokens=max_tokens):
+    for item in generator.stream(messages, max_tokens=max_tokens, choice=choice):
         if isinstance(item, Generation):
             return item
     raise RuntimeError(f"{type(generator).__name__}.stream() ended without its final Generation")
@@ -129,22 +150,33 @@ class LlamaCppGenerator:
         self.warm_up()
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False))
 
-    def stream(self, messages: Messages, *, max_tokens: int) -> Iterator[str | Generation]:
-        """Greedy decoding token by token, reading each step's probabilities from the logits llama.cpp keeps."""
+    def stream(
+        self, messages: Messages, *, max_tokens: int, choice: Choice | None = None
+    ) -> Iterator[str | Generation]:
+        """Greedy decoding token by token, reading each step's probabilities from the logits llama.cpp keeps.
+
+        With a ``choice``, the first token is the chosen label's, and decoding goes on from it."""
         self.warm_up()
         with self._lock:
             prompt = self._prompt_tokens(messages)
+            cached = self._cached_prefix(prompt)
             started = time.perf_counter()
             first: float | None = None
             tokens: list[int] = []
             logprobs: list[float] = []
+            labels: tuple[float, ...] = ()
             choices: tuple[tuple[str, float], ...] = ()
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             parts: list[str] = []
-            for token in self._llm.generate(prompt, top_k=1, temp=0.0, repeat_penalty=1.0):
+            for token in self._decode(prompt, tokens, choice):
                 step = _log_softmax(self._last_logits())
                 if first is None:
                     first, choices = time.perf_counter(), self._top_choices(step)
+                    if choice is not None:
+                        label_tokens = self._label_tokens(choice.labels)
+                        labels = tuple(float(step[t]) for t in label_tokens)
+                        if token in label_tokens:  # re-rank the labels only; "NOT FOUND" stays
+                            token = label_tokens[choice.pick(labels)]
                 if self._is_end(token) or len(tokens) >= max_tokens:
                     break
                 tokens.append(token)
@@ -157,8 +189,36 @@ class LlamaCppGenerator:
                 parts.append(tail)
                 yield tail
             end = time.perf_counter()
-            stats = GenerationStats(len(prompt), len(tokens), (first or end) - started, end - (first or end))
-            yield Generation("".join(parts), stats, tuple(logprobs), choices)
+            stats = GenerationStats(len(prompt), len(tokens), (first or end) - started, end - (first or end), cached)
+            yield Generation("".join(parts), stats, tuple(logprobs), choices, labels)
+
+    def _decode(self, prompt: list[int], tokens: list[int], choice: Choice | None) -> Iterator[int]:
+        """Greedy next tokens; after a ``choice`` the first token may be overridden, so decoding restarts
+        from the prompt plus that token (the prompt itself comes from llama.cpp's cache)."""
+        steps = self._llm.generate(prompt, top_k=1, temp=0.0, repeat_penalty=1.0)
+        first = next(steps, None)
+        if first is None:
+            return
+        yield first
+        if choice is None or not tokens or tokens[0] == first:
+            yield from steps
+            return
+        steps.close()
+        yield from self._llm.generate(prompt + tokens[:1], top_k=1, temp=0.0, repeat_penalty=1.0)
+
+    def _cached_prefix(self, prompt: Sequence[int]) -> int:
+        """How many leading tokens of ``prompt`` llama.cpp still holds from the last call (it reuses them;
+        at least the last prompt token is evaluated again)."""
+        held = self._llm.input_ids[: self._llm.n_tokens]
+        same = 0
+        for a, b in zip(held, prompt, strict=False):
+            if int(a) != b:
+                break
+            same += 1
+        return min(same, len(prompt) - 1)
+
+    def _label_tokens(self, labels: Sequence[str]) -> list[int]:
+        return [int(self._llm.tokenize(label.encode("utf-8"), add_bos=False)[0]) for label in labels]
 
     def _prompt_tokens(self, messages: Messages) -> list[int]:
         """The chat rendered by the model's own template (as ``create_chat_completion`` does), tokenised."""
@@ -227,7 +287,10 @@ class TransformersGenerator:
         self._model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
         self._model.eval()
 
-    def stream(self, messages: Messages, *, max_tokens: int) -> Iterator[str | Generation]:
+    def stream(
+        self, messages: Messages, *, max_tokens: int, choice: Choice | None = None
+    ) -> Iterator[str | Generation]:
+        """Greedy generation; ``choice`` is not supported here (no label probabilities are reported)."""
         self.warm_up()
         import torch
         from transformers import TextIteratorStreamer

@@ -120,9 +120,7 @@ def load_document(path: Path, root: Path) -> Document:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_EXTENSIONS:
         kind = f"'{suffix}'" if suffix else "(no extension)"
-        raise IngestError(
-            f"{path}: unsupported file type {kind}; supported: {', '.join(SUPPORTED_EXTENSIONS)}"
-        )
+        raise IngestError(f"{path}: unsupported file type {kind}; supported: {', '.join(SUPPORTED_EXTENSIONS)}")
     try:
         data = path.read_bytes()
     except FileNotFoundError as exc:
@@ -169,13 +167,9 @@ def _decode(data: bytes, path: Path) -> str:
             text = _detect(data, path)
     if not text.strip():
         raise IngestError(f"{path} is empty")
-    unprintable = sum(
-        1 for ch in text if ch == "\ufffd" or (unicodedata.category(ch) == "Cc" and not ch.isspace())
-    )
+    unprintable = sum(1 for ch in text if ch == "\ufffd" or (unicodedata.category(ch) == "Cc" and not ch.isspace()))
     if unprintable > _MAX_UNPRINTABLE * len(text):
-        raise IngestError(
-            f"{path} looks binary (mostly non-printable characters), not like {path.suffix} text"
-        )
+        raise IngestError(f"{path} looks binary (mostly non-printable characters), not like {path.suffix} text")
     return text
 
 
@@ -270,10 +264,6 @@ def _read_pdf(data: bytes, path: Path) -> tuple[str, tuple[Page, ...], tuple[Sec
 def _title_from_text(text: str) -> str | None:
     """The first short one-line paragraph near the top, if any."""
     for paragraph in text.split("\n\n")[:_TITLE_SEARCH_PARAGRAPHS]:
-        if (
-            "\n" not in paragraph
-            and len(paragraph.split()) <= _TITLE_MAX_WORDS
-            and paragraph[-1] not in ".,;:"
-        ):
+        if "\n" not in paragraph and len(paragraph.split()) <= _TITLE_MAX_WORDS and paragraph[-1] not in ".,;:":
             return paragraph
     return None

@@ -29,8 +29,21 @@ FIX_HINT = (
     "(it compiles llama.cpp without the AMX kernels), then run `qa doctor`."
 )
 _CHECK_PROMPT = "Count from one to ten in words, separated by commas:"
-_CPU_FEATURES = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
-                 "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
+_CPU_FEATURES = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+)
 
 
 class GeneratorCrashed(RuntimeError):
@@ -147,8 +160,19 @@ def run_check(
 
     ``command`` replaces the child's command line (the tests use it to simulate a crash).
     """
-    argv = list(command) if command else [sys.executable, "-m", "qa.native", str(model_path), "--threads",
-                                          str(n_threads), *(["--measure"] if measure else [])]
+    argv = (
+        list(command)
+        if command
+        else [
+            sys.executable,
+            "-m",
+            "qa.native",
+            str(model_path),
+            "--threads",
+            str(n_threads),
+            *(["--measure"] if measure else []),
+        ]
+    )
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:
@@ -213,8 +237,15 @@ def _child(model_path: str, n_threads: int, measure: bool) -> CheckResult:
     from llama_cpp import Llama
 
     started = time.perf_counter()
-    llm = Llama(model_path=model_path, n_ctx=1024, n_threads=n_threads, n_threads_batch=n_threads,
-                n_batch=512, seed=0, verbose=False)
+    llm = Llama(
+        model_path=model_path,
+        n_ctx=1024,
+        n_threads=n_threads,
+        n_threads_batch=n_threads,
+        n_batch=512,
+        seed=0,
+        verbose=False,
+    )
     text = _CHECK_PROMPT + (" The quick brown fox jumps over the lazy dog." * 18 if measure else "")
     tokens = llm.tokenize(text.encode("utf-8"))
     t0 = time.perf_counter()
@@ -252,8 +283,9 @@ def check_presets() -> int:
         generation = settings.generation
         path = resolve_model(generation.model, settings.paths.cache, show_progress=False)
         try:
-            result = ensure_runs(path, _pinned_sha(generation.model), n_threads=generation.n_threads,
-                                 cache_dir=settings.paths.cache)
+            result = ensure_runs(
+                path, _pinned_sha(generation.model), n_threads=generation.n_threads, cache_dir=settings.paths.cache
+            )
         except GeneratorCrashed as exc:
             print(f"{preset}: {exc}", file=sys.stderr)
             status = 1

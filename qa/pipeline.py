@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from qa import prompts
 from qa.answering import AnswerPath, History, PartAnswer, Rewriter, build_answer
+from qa.calibration import LabelPrior
 from qa.context import ContextSelector
 from qa.embedding import Embedder, create_embedder
 from qa.generation import Generator, create_generator, generate
@@ -58,6 +59,7 @@ class Assistant:
             neighbour_chunks=self.settings.retrieval.neighbour_chunks,
         )
         self.verifier = Verifier(self.settings.citations, self.settings.confidence)
+        self.prior = LabelPrior(self.generator) if self.settings.generation.calibrate_yes_no else None
         self._lock = threading.RLock()
 
     # -- lifecycle -----------------------------------------------------------------
@@ -134,6 +136,7 @@ class Assistant:
                     verifier=self.verifier,
                     settings=self.settings,
                     in_corpus=index.mentions,
+                    prior=self.prior,
                 )
             return self._path
 
@@ -184,6 +187,7 @@ class Assistant:
                 if isinstance(item, PartAnswer):
                     parts.append(item)
                 else:
+                    timings.setdefault("first_token", time.perf_counter() - started)
                     yield item
         timings["total"] = time.perf_counter() - started
         yield build_answer(analysed, parts, timings)

@@ -27,6 +27,8 @@ YES_NO_HINT = " (Start with Yes or No, then the fact from the passages that deci
 
 PASSAGE = "[{n}] ({title}) {text}"
 
+JUDGE_USER = "Is that answer stated in the passages? Reply Yes or No."
+
 REFUSAL_TEXT = "The documents don't say."
 
 FALSE_PREMISE_TEXT = "The documents don't support the premise of the question ({terms} not found). What they say:"
@@ -98,3 +100,9 @@ def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[
         {"role": "system", "content": ANSWER_SYSTEM},
         {"role": "user", "content": REWRITE_USER.format(history="\n".join(lines), question=question)},
     ]
+
+
+def judge_messages(messages: Sequence[dict[str, str]], answer: str) -> list[dict[str, str]]:
+    """The answer chat continued with the model's own answer and the question whether the passages
+    state it (P(True), Kadavath et al. 2022); it extends the answer prompt, so llama.cpp reuses its cache."""
+    return [*messages, {"role": "assistant", "content": answer}, {"role": "user", "content": JUDGE_USER}]

@@ -31,6 +31,11 @@ def words(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFKC", text))
 
 
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each word of ``text`` (as ``words`` finds them, without normalising)."""
+    return [m.span() for m in _WORD.finditer(text)]
+
+
 def stem(token: str) -> str:
     """A crude, deterministic suffix stripper: enough to match designation/designated, cells/cell."""
     token = token.lower().replace("’", "'")

@@ -104,6 +104,18 @@ class Citation:
     support: float
 
 
+@dataclass(frozen=True)
+class Span:
+    """The shortest phrase that answers: ``text`` is ``doc.text[start:end]`` of document ``doc_id``,
+    inside the sentence quoted by citation ``n``, which proves it."""
+
+    text: str
+    doc_id: str
+    start: int
+    end: int
+    n: int
+
+
 class RefusalReason(StrEnum):
     """Why an answer was withheld: a stable code (in JSON and reports), with a message for people."""
 
@@ -113,6 +125,7 @@ class RefusalReason(StrEnum):
     UNSUPPORTED = "unsupported"
     OFF_TOPIC = "off_topic"
     WRONG_KIND = "wrong_kind"
+    LOW_CONFIDENCE = "low_confidence"
 
     def message(self, **details: str) -> str:
         """The sentence shown to the user; ``FALSE_PREMISE`` takes ``terms``."""
@@ -127,6 +140,7 @@ _REFUSAL_MESSAGES: dict[RefusalReason, str] = {
     RefusalReason.UNSUPPORTED: "The answer was not supported by the passages.",
     RefusalReason.OFF_TOPIC: "The cited passages are not about the question.",
     RefusalReason.WRONG_KIND: "The passages do not contain that kind of fact.",
+    RefusalReason.LOW_CONFIDENCE: "The model was too unsure of its answer to show it.",
 }
 
 
@@ -137,6 +151,8 @@ class Answer:
     ``refusal`` says which check withheld the answer (``None`` when answered), and
     ``refusal_reason`` is its message as shown to the user. ``signals`` holds what the model's
     own token probabilities said about its answer (``qa.signals``), where the backend gives them.
+    ``short`` is the shortest phrase that answers, a span of the document inside the sentence
+    its citation quotes (``None`` for refusals, yes/no answers and answers in several parts).
     """
 
     question: str
@@ -152,6 +168,7 @@ class Answer:
     notes: list[str] = field(default_factory=list)
     refusal: RefusalReason | None = None
     signals: dict[str, float] = field(default_factory=dict)
+    short: Span | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

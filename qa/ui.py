@@ -166,16 +166,35 @@ def render_answer_html(answer: Answer, *, seconds: float | None = None) -> str:
         1,
     )
     text = link_markers(_text_html(answer.text), valid)
-    return f'<div class="qa-answer qa-final"><div class="qa-text">{text}</div>{meta_html}</div>'
+    short = f'<div class="qa-short">{esc(answer.short.text)}</div>' if answer.short else ""
+    return (
+        f'<div class="qa-answer qa-final">{short}<div class="qa-text">{text}</div>'
+        f"{_proof_html(answer)}{meta_html}</div>"
+    )
+
+
+def _proof_html(answer: Answer) -> str:
+    """The sentence that proves the short answer, quoted from its first citation, the phrase marked."""
+    if not answer.citations:
+        return ""
+    citation = answer.citations[0]
+    quote = " ".join(citation.quote.split())
+    body = esc(quote)
+    if answer.short is not None and answer.short.n == citation.n:
+        at = answer.short.start - citation.start
+        raw = citation.quote
+        body = esc(" ".join(raw[:at].split())) + (" " if raw[:at][-1:].isspace() else "")
+        body += f"<mark>{esc(answer.short.text)}</mark>"
+        tail = raw[at + len(answer.short.text) :]
+        body += (" " if tail[:1].isspace() else "") + esc(" ".join(tail.split()))
+    return f'<div class="qa-proof">“{body}” {link_markers(f"[{citation.n}]", {citation.n})}</div>'
 
 
 def render_error_html(message: str) -> str:
     return f'<div class="qa-error"><span class="qa-refusal-icon">❌</span> {esc(message)}</div>'
 
 
-def highlight_context(
-    doc_text: str | None, start: int, end: int, quote: str, *, context: int = CONTEXT_CHARS
-) -> str:
+def highlight_context(doc_text: str | None, start: int, end: int, quote: str, *, context: int = CONTEXT_CHARS) -> str:
     """Escaped surrounding text with the cited span in ``<mark>``; degrades to the quote alone."""
     if doc_text:
         if not (0 <= start < end <= len(doc_text)):
@@ -301,9 +320,7 @@ def validate_upload(name: str, size_bytes: int, max_mb: float) -> str:
     if size_bytes <= 0:
         raise UploadRejected(f"{safe}: the file is empty.")
     if size_bytes > max_mb * 1024 * 1024:
-        raise UploadRejected(
-            f"{safe}: {size_bytes / (1024 * 1024):.1f} MB is over the {max_mb:g} MB upload limit."
-        )
+        raise UploadRejected(f"{safe}: {size_bytes / (1024 * 1024):.1f} MB is over the {max_mb:g} MB upload limit.")
     return safe
 
 
@@ -346,9 +363,7 @@ def chat_messages(turns: Sequence[ChatTurn]) -> list[dict[str, str]]:
     """Chatbot messages (role/content dicts) for the stored turns."""
     messages: list[dict[str, str]] = []
     for turn in turns:
-        messages.append(
-            {"role": "user", "content": f'<div class="qa-question">{_text_html(turn.question)}</div>'}
-        )
+        messages.append({"role": "user", "content": f'<div class="qa-question">{_text_html(turn.question)}</div>'})
         messages.append({"role": "assistant", "content": turn.html})
     return messages
 
@@ -358,6 +373,9 @@ def chat_messages(turns: Sequence[ChatTurn]) -> list[dict[str, str]]:
 APP_CSS = """
 .qa-answer, .qa-refusal, .qa-error { line-height: 1.5; }
 .qa-text { white-space: normal; }
+.qa-short { font-weight: 600; font-size: 1.1em; margin-bottom: 0.3em; }
+.qa-proof { margin-top: 0.4em; padding-left: 0.6em; border-left: 3px solid #ccc; color: #444; font-size: 0.95em; }
+.qa-proof mark { background: #fff3b0; }
 .qa-cite { font-weight: 600; text-decoration: none; color: #1d4ed8 !important; padding: 0 1px; }
 .qa-cite:hover { text-decoration: underline; }
 .qa-meta { margin-top: 6px; font-size: 0.85em; color: #4b5563; }
@@ -564,9 +582,7 @@ class DocumentHandlers:
             except UploadRejected as exc:
                 refused.append(f'<li class="qa-upload-rejected">Refused: {esc(exc)}</li>')
             except OSError as exc:
-                refused.append(
-                    f'<li class="qa-upload-rejected">Could not save {esc(Path(raw).name)}: {esc(exc)}</li>'
-                )
+                refused.append(f'<li class="qa-upload-rejected">Could not save {esc(Path(raw).name)}: {esc(exc)}</li>')
         return saved, refused
 
     def _add(self, saved: Sequence[Path]) -> str:
@@ -595,8 +611,7 @@ class DocumentHandlers:
         except Exception as exc:
             log.exception("removing %s failed", doc_id)
             status = (
-                '<div class="qa-upload-status qa-upload-rejected">'
-                f"Could not remove {esc(doc_id)}: {esc(exc)}</div>"
+                f'<div class="qa-upload-status qa-upload-rejected">Could not remove {esc(doc_id)}: {esc(exc)}</div>'
             )
         table, choices = self.list_documents()
         return status, table, choices
@@ -668,14 +683,10 @@ def _ask_tab() -> _AskTab:
         with gr.Column(scale=3):
             chatbot, question, ask = _chat_box()
             with gr.Row():
-                examples = [
-                    gr.Button(q, size="sm", elem_classes=["qa-example"]) for q in EXAMPLE_QUESTIONS
-                ]
+                examples = [gr.Button(q, size="sm", elem_classes=["qa-example"]) for q in EXAMPLE_QUESTIONS]
             with gr.Row():
                 clear = gr.Button("Clear chat", size="sm", elem_id="qa-clear")
-                show_passages = gr.Checkbox(
-                    label="Show retrieved passages", value=False, elem_id="qa-show-passages"
-                )
+                show_passages = gr.Checkbox(label="Show retrieved passages", value=False, elem_id="qa-show-passages")
         with gr.Column(scale=2):
             gr.Markdown("### Sources")
             sources = gr.HTML(render_sources_html(None), elem_id="qa-sources")
@@ -705,9 +716,7 @@ def _documents_tab(max_mb: float) -> _DocumentsTab:
         )
         status = gr.HTML("", elem_id="qa-upload-status")
         with gr.Row():
-            remove_choice = gr.Dropdown(
-                label="Remove a document", choices=[], elem_id="qa-remove-choice"
-            )
+            remove_choice = gr.Dropdown(label="Remove a document", choices=[], elem_id="qa-remove-choice")
             remove = gr.Button("Remove", variant="stop", elem_id="qa-remove")
     return _DocumentsTab(table, upload, status, remove_choice, remove)
 
@@ -721,8 +730,7 @@ def _settings_tab(settings: Settings) -> _SettingsTab:
             list(PRESET_CHOICES),
             value=settings.preset if settings.preset in PRESET_CHOICES else None,
             label="Preset",
-            info="fast: smaller model; accurate: larger model. "
-            "Switching reloads the model on the next question.",
+            info="fast: smaller model; accurate: larger model. Switching reloads the model on the next question.",
             elem_id="qa-preset",
         )
         top_k = gr.Slider(
@@ -811,9 +819,7 @@ def build_app(
     docs = DocumentHandlers(holder, Path(settings.paths.index) / "uploads", settings.ui.max_upload_mb)
     with gr.Blocks(title="Document Q&A", analytics_enabled=False) as demo:
         turns = gr.State([])
-        gr.Markdown(
-            "## Document Q&A\nAnswers come only from your indexed documents, each claim linked to its source."
-        )
+        gr.Markdown("## Document Q&A\nAnswers come only from your indexed documents, each claim linked to its source.")
         with gr.Tabs():
             ask_tab = _ask_tab()
             documents_tab = _documents_tab(docs.max_mb)

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from qa.citations import VerifiedAnswer, parse_markers, verify_answer
+from qa.citations import VerifiedAnswer, parse_markers, strip_markers, verify_answer
 from qa.query import Query
 from qa.questions import has_expected_type, missing_premise_terms, says_not_found
 from qa.settings import CitationSettings, ConfidenceSettings, RetrievalSettings
+from qa.text import words
 from qa.types import Passage, RefusalReason
 
 
@@ -45,6 +46,7 @@ class Verdict:
     verified: VerifiedAnswer
     confidence: float
     check_names: tuple[str, ...]
+    features: Mapping[str, float]
 
 
 Check = Callable[[Draft], RefusalReason | None]
@@ -86,18 +88,24 @@ class Verifier:
     def run(
         self, *, query: Query, raw: str, passages: Sequence[Passage], relevance: float, context: Mapping[str, str]
     ) -> Verdict:
-        verified = verify_answer(
-            raw, passages, query.stems, min_support=self.settings.min_support, context=context
-        )
+        verified = verify_answer(raw, passages, query.stems, min_support=self.settings.min_support, context=context)
         draft = Draft(query, raw, passages, verified)
+        cited_ok = bool(parse_markers(raw)) and verified.reattributed == 0 and not verified.dropped
+        features = {
+            "relevance": round(relevance, 4),
+            "support": round(verified.support, 4),
+            "cited_ok": float(cited_ok),
+            "yes_no": float(query.yes_no),
+            "answer_words": float(len(words(strip_markers(verified.text)))),
+        }
         names: list[str] = []
         for name, check in self.checks:
             names.append(name)
             if (reason := check(draft)) is not None:
-                return Verdict(reason, verified, refusal_confidence(relevance, self.confidence), tuple(names))
-        cited_ok = bool(parse_markers(raw)) and verified.reattributed == 0 and not verified.dropped
+                confidence = refusal_confidence(relevance, self.confidence)
+                return Verdict(reason, verified, confidence, tuple(names), features)
         confidence = answer_confidence(relevance, verified.support, cited_ok, self.confidence)
-        return Verdict(None, verified, confidence, tuple(names))
+        return Verdict(None, verified, confidence, tuple(names), features)
 
     @staticmethod
     def _model_said_not_found(draft: Draft) -> RefusalReason | None:

@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from qa.generation import Generation, Generator, Messages
+from qa.generation import Choice, Generation, Generator, Messages
 from qa.native import GeneratorCrashed, describe_exit
 from qa.settings import GenerationSettings
 
@@ -52,9 +52,9 @@ def _serve(conn: Connection, settings: dict[str, Any], cache_dir: str, factory: 
             return
         if kind != "stream":
             continue  # a late "cancel" for a request that already finished
-        messages, max_tokens = payload
+        messages, max_tokens, choice = payload
         try:
-            for item in generator.stream(messages, max_tokens=max_tokens):
+            for item in generator.stream(messages, max_tokens=max_tokens, choice=choice):
                 if isinstance(item, Generation):
                     conn.send(("done", request_id, item))
                     break
@@ -70,8 +70,11 @@ def _load_error(type_name: str, message: str) -> Exception:
     """The child's load failure as the parent's own exception type, where it has one."""
     from qa.models import ModelError
 
-    known: dict[str, type[Exception]] = {"GeneratorCrashed": GeneratorCrashed, "ModelError": ModelError,
-                                         "FileNotFoundError": FileNotFoundError}
+    known: dict[str, type[Exception]] = {
+        "GeneratorCrashed": GeneratorCrashed,
+        "ModelError": ModelError,
+        "FileNotFoundError": FileNotFoundError,
+    }
     return known.get(type_name, RuntimeError)(message)
 
 
@@ -163,13 +166,15 @@ class WorkerGenerator:
         with self._lock:
             self._stop()
 
-    def stream(self, messages: Messages, *, max_tokens: int) -> Iterator[str | Generation]:
+    def stream(
+        self, messages: Messages, *, max_tokens: int, choice: Choice | None = None
+    ) -> Iterator[str | Generation]:
         with self._lock:
             self.warm_up()
             assert self._conn is not None
             request_id = next(self._ids)
             try:
-                self._conn.send(("stream", request_id, (messages, max_tokens)))
+                self._conn.send(("stream", request_id, (messages, max_tokens, choice)))
             except OSError as exc:
                 raise self._crashed("before answering") from exc
             finished = False

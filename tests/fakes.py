@@ -11,6 +11,7 @@ worker behind a real server. ``settings.model == "missing"`` fails to load.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from qa.generation import Generation, GenerationStats, Messages
+from qa.generation import Choice, Generation, GenerationStats, Messages
 from qa.models import ModelError
 from qa.settings import GenerationSettings
 
@@ -48,7 +49,9 @@ class ScriptedGenerator:
     def warm_up(self) -> None:
         return None
 
-    def stream(self, messages: Messages, *, max_tokens: int) -> Iterator[str | Generation]:
+    def stream(
+        self, messages: Messages, *, max_tokens: int, choice: Choice | None = None
+    ) -> Iterator[str | Generation]:
         self.calls.append(messages)
         words = self.reply(messages).split(" ")[:max_tokens]
         for i, word in enumerate(words):
@@ -59,6 +62,21 @@ class ScriptedGenerator:
 
     def after_word(self, messages: Messages) -> None:
         """A hook between streamed words (the crashing fake stalls here)."""
+
+
+class LabelGenerator(ScriptedGenerator):
+    """Replies "Yes", and reports ``label_probs`` as the first-step probabilities of a ``Choice``'s labels."""
+
+    def __init__(self, label_probs: tuple[float, ...] | None) -> None:
+        super().__init__(lambda m: "Yes", "labels")
+        self.label_probs = label_probs
+
+    def stream(
+        self, messages: Messages, *, max_tokens: int, choice: Choice | None = None
+    ) -> Iterator[str | Generation]:
+        self.calls.append(messages)
+        labels = tuple(math.log(p) for p in self.label_probs) if self.label_probs and choice else ()
+        yield Generation("Yes", GenerationStats(), (0.0,), (), labels)
 
 
 def _question(messages: Messages) -> str:
@@ -78,11 +96,13 @@ class CopyingGenerator(ScriptedGenerator):
         super().__init__(copy_first_sentence, model_id)
         self._trigger = ""
 
-    def stream(self, messages: Messages, *, max_tokens: int) -> Iterator[str | Generation]:
+    def stream(
+        self, messages: Messages, *, max_tokens: int, choice: Choice | None = None
+    ) -> Iterator[str | Generation]:
         self._trigger = _take_trigger()
         if "SEGV" in _question(messages) + self._trigger:
             os.kill(os.getpid(), signal.SIGSEGV)
-        yield from super().stream(messages, max_tokens=max_tokens)
+        yield from super().stream(messages, max_tokens=max_tokens, choice=choice)
 
     def after_word(self, messages: Messages) -> None:
         if "HANG" in _question(messages) + self._trigger:

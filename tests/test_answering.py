@@ -21,8 +21,9 @@ def _citation(n: int, doc: str) -> Citation:
 
 def test_parts_are_merged_with_citations_renumbered_and_timings_summed() -> None:
     question = Question("a and b?", "Who a, and who b?", (_query("Who a?"), _query("Who b?")), ("cut",))
-    first = PartAnswer("A [1].", None, None, 0.9, (_citation(1, "x"),), raw_text="A [1].", notes=("n1",),
-                       timings={"prompt": 1.0})
+    first = PartAnswer(
+        "A [1].", None, None, 0.9, (_citation(1, "x"),), raw_text="A [1].", notes=("n1",), timings={"prompt": 1.0}
+    )
     second = PartAnswer("B [1].", None, None, 0.7, (_citation(1, "y"),), raw_text="B [1].", timings={"prompt": 2.0})
     answer = build_answer(question, [first, second], {"total": 4.0})
     assert answer.text == "A [1]. B [2]."
@@ -37,8 +38,9 @@ def test_parts_are_merged_with_citations_renumbered_and_timings_summed() -> None
 
 def test_a_question_is_refused_only_when_every_part_is() -> None:
     question = Question("q?", "q?", (_query("q?"),))
-    refused = PartAnswer("The documents don't say.", RefusalReason.MODEL_NOT_FOUND,
-                         RefusalReason.MODEL_NOT_FOUND.message(), 0.8)
+    refused = PartAnswer(
+        "The documents don't say.", RefusalReason.MODEL_NOT_FOUND, RefusalReason.MODEL_NOT_FOUND.message(), 0.8
+    )
     answer = build_answer(question, [refused], {})
     assert answer.refused and answer.refusal is RefusalReason.MODEL_NOT_FOUND
     assert answer.refusal_reason == "The passages do not state the answer."

@@ -36,27 +36,53 @@ def tiny(tmp_path: Path, seed_file: Path) -> dict[str, Path]:
     )
     questions = tmp_path / "qa.jsonl"
     questions.write_text(
-        "\n".join(json.dumps({"question": q}) for q in (
-            "Which agency granted the Breakthrough Therapy Designation?",
-            "What is ibrutinib approved for?",
-            "What are common side effects of ibrutinib?",
-        )) + "\n",
+        "\n".join(
+            json.dumps({"question": q})
+            for q in (
+                "Which agency granted the Breakthrough Therapy Designation?",
+                "What is ibrutinib approved for?",
+                "What are common side effects of ibrutinib?",
+            )
+        )
+        + "\n",
         encoding="utf-8",
     )
     return {"seeds": seeds, "corpus": corpus, "qa": questions, "out": tmp_path / "out"}
 
 
 def test_bench_quick_run_writes_results(tiny: dict[str, Path]) -> None:
-    args = _args([
-        "--quick", "--skip-llm", "--embedding-model", "hashing-64", "--scales", "1,2",
-        "--seeds", str(tiny["seeds"]), "--corpus", str(tiny["corpus"]), "--qa-file", str(tiny["qa"]),
-        "--out", str(tiny["out"]),
-    ])
+    args = _args(
+        [
+            "--quick",
+            "--skip-llm",
+            "--embedding-model",
+            "hashing-64",
+            "--scales",
+            "1,2",
+            "--seeds",
+            str(tiny["seeds"]),
+            "--corpus",
+            str(tiny["corpus"]),
+            "--qa-file",
+            str(tiny["qa"]),
+            "--out",
+            str(tiny["out"]),
+        ]
+    )
     assert bench.run(args) == 0
 
     results = json.loads((tiny["out"] / "results.json").read_text(encoding="utf-8"))
-    for key in ("machine", "run", "index_build", "retrieval", "query_embedding", "cold_start", "ask",
-                "peak_memory_mb", "targets"):
+    for key in (
+        "machine",
+        "run",
+        "index_build",
+        "retrieval",
+        "query_embedding",
+        "cold_start",
+        "ask",
+        "peak_memory_mb",
+        "targets",
+    ):
         assert key in results
     machine_keys = {"cpu_model", "cores", "ram_gb", "python", "versions", "git_commit", "date"}
     assert machine_keys <= results["machine"].keys()
@@ -119,14 +145,26 @@ def test_typed_results_keep_the_results_json_layout(repo_root: Path, tmp_path: P
 
 
 def _answer(total: float, completion_tokens: float, refused: bool = False) -> dict[str, Any]:
-    timings = {"total": total, "retrieval": 0.1, "prompt": 0.4, "decode": 1.0, "prompt_tokens": 200.0,
-               "completion_tokens": completion_tokens}
+    timings = {
+        "total": total,
+        "retrieval": 0.1,
+        "prompt": 0.4,
+        "decode": 1.0,
+        "prompt_tokens": 200.0,
+        "cached_prompt_tokens": 120.0,
+        "completion_tokens": completion_tokens,
+        "first_token": 0.5,
+    }
     return {"question": "q", "refused": refused, "timings": timings}
 
 
 def test_summarize_ask() -> None:
-    raw = {"answers": [_answer(1.0, 11.0), _answer(2.0, 21.0), _answer(0.2, 0.0, refused=True)],
-           "model": "tiny", "warm_up_s": 1.5, "peak_rss_mb": 900.0}
+    raw = {
+        "answers": [_answer(1.0, 11.0), _answer(2.0, 21.0), _answer(0.2, 0.0, refused=True)],
+        "model": "tiny",
+        "warm_up_s": 1.5,
+        "peak_rss_mb": 900.0,
+    }
     summary = bench.summarize_ask("fast", raw)
     assert (summary.questions, summary.generated, summary.refused) == (3, 2, 1)
     assert summary.decode_tokens_per_s == 15.0  # (10 + 20) tokens after the first, over 2 s of decoding
@@ -136,6 +174,23 @@ def test_summarize_ask() -> None:
     assert summary.total_p50_s == 1.0 and summary.total_p95_s == 1.9
     assert summary.focus_p50_s == 0.0  # a stage missing from the timings counts as 0 s
     assert (summary.preset, summary.model, summary.peak_rss_mb) == ("fast", "tiny", 900.0)
+    assert summary.median_prompt_tokens == 200.0 and summary.median_uncached_prompt_tokens == 80.0
+    assert summary.median_completion_tokens == 16.0 and summary.first_token_p50_s == 0.5
+    assert summary.roofline_s is None and summary.roofline_ratio is None  # the machine's speed was not measured
+
+
+def test_summarize_ask_compares_the_p50_with_the_roofline() -> None:
+    raw = {
+        "answers": [_answer(1.0, 11.0), _answer(2.0, 21.0)],
+        "model": "tiny",
+        "warm_up_s": 1.5,
+        "peak_rss_mb": 900.0,
+        "machine_speed": {"prompt_tokens_per_s": 100.0, "decode_tokens_per_s": 20.0},
+    }
+    summary = bench.summarize_ask("accurate", raw)
+    assert summary.roofline_s == 2.5  # 150 / 100 + 20 / 20
+    assert summary.roofline_ratio == 0.6  # p50 1.5 s of the answered questions over 2.5 s
+    assert (summary.machine_prompt_tokens_per_s, summary.machine_decode_tokens_per_s) == (100.0, 20.0)
 
 
 def test_summarize_ask_without_generated_answers_is_none_not_nan() -> None:

@@ -20,9 +20,7 @@ def sentences(text: str) -> list[str]:
 
 
 def make_doc(text: str, sections: tuple[Section, ...] = (), pages: tuple[Page, ...] = ()) -> Document:
-    return Document(
-        id="d.txt", title="D", text=text, source="d.txt", content_hash="0", pages=pages, sections=sections
-    )
+    return Document(id="d.txt", title="D", text=text, source="d.txt", content_hash="0", pages=pages, sections=sections)
 
 
 def check_chunks(doc: Document, chunks: list[Chunk]) -> None:
@@ -70,9 +68,7 @@ def test_split_sentences(text: str, expected: list[str]) -> None:
 
 
 def test_seed_chunks(seed_doc: Document) -> None:
-    chunks = chunk_document(
-        seed_doc, target_words=DEFAULTS.target_words, overlap_words=DEFAULTS.overlap_words
-    )
+    chunks = chunk_document(seed_doc, target_words=DEFAULTS.target_words, overlap_words=DEFAULTS.overlap_words)
     check_chunks(seed_doc, chunks)
     assert 10 <= len(chunks) <= 30
     for chunk in chunks:

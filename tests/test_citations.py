@@ -1,8 +1,11 @@
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa.citations import (
+    answer_phrase,
     critical_terms,
+    locate_phrase,
     parse_markers,
     quote_span,
     split_answer,
@@ -11,7 +14,7 @@ from qa.citations import (
     verify_answer,
 )
 from qa.text import question_stems, stem
-from qa.types import Chunk, Passage
+from qa.types import Chunk, Citation, Passage, Span
 
 DOC = (
     "Mesutoclax received Breakthrough Therapy Designation from the Center for Drug Evaluation (CDE). "
@@ -106,3 +109,46 @@ def test_verify_never_raises_and_offsets_stay_in_the_document(answer: str, quest
         assert DOC[c.start : c.end] == c.quote
     numbers = parse_markers(answer)
     assert len(numbers) == len(set(numbers)) and all(f"{n}" in answer for n in numbers)
+
+
+def _citation(quote: str, start: int = 100) -> Citation:
+    return Citation(2, "doc", "Title", "doc#0", start, start + len(quote), quote, 1.0)
+
+
+def test_a_phrase_is_located_word_for_word_in_the_quote_with_document_offsets() -> None:
+    citation = _citation("The trial enrolled 391 patients, including 18 with SLL.")
+    span = locate_phrase("391 Patients", citation)
+    assert span == Span("391 patients", "doc", 119, 131, 2)
+    # spacing and punctuation between words may differ, whole words only
+    assert locate_phrase("patients including 18", citation) == Span("patients, including 18", "doc", 123, 145, 2)
+    assert locate_phrase("91 patients", citation) is None
+    assert locate_phrase("400 patients", citation) is None
+    assert locate_phrase(" . ", citation) is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "question", "phrase"),
+    [
+        (
+            "One of the Norman's major exports was fighting horsemen.",
+            "What was one of the Norman's major exports?",
+            "fighting horsemen",
+        ),
+        ("45,000 pounds of gunpowder was destroyed [1].", "How much gunpowder was destroyed?", "45,000 pounds"),
+        ("The trial enrolled 391 patients with CLL [2]", "How many patients were enrolled in the trial?", "391"),
+        ("The CDE (China) granted it the designation [1].", "Which agency granted the designation?", "CDE (China)"),
+        (
+            "It was granted for relapsed mantle cell lymphoma.",
+            "For which indication was the drug granted?",
+            "relapsed mantle cell lymphoma",
+        ),
+    ],
+)
+def test_the_answer_phrase_is_the_first_run_of_words_the_question_did_not_say(
+    answer: str, question: str, phrase: str
+) -> None:
+    assert answer_phrase(answer, question_stems(question)) == phrase
+
+
+def test_an_answer_that_only_repeats_the_question_has_no_phrase() -> None:
+    assert answer_phrase("The drug was granted [1].", question_stems("Which drug was granted?")) is None

@@ -112,3 +112,20 @@ def test_corrupt_index_names_the_fix(tmp_path: Path) -> None:
     assert "qa index --rebuild" in result.stderr
     rebuilt = _run("index", "--quiet", "--rebuild", cwd=tmp_path)
     assert rebuilt.returncode == 0 and "1 added" in rebuilt.stdout
+
+
+def test_ask_prints_the_short_phrase_first_then_the_answer_and_its_sources(capsys: pytest.CaptureFixture[str]) -> None:
+    from qa.cli import print_answer
+    from qa.types import Answer, Citation, Span
+
+    quote = "Gamma was approved in 2021 for CLL."
+    citation = Citation(1, "a.txt", "A", "a.txt#0", 10, 10 + len(quote), quote, 1.0)
+    answer = Answer(
+        "When was gamma approved?", "It was approved in 2021 [1].", [citation], short=Span("2021", "a.txt", 31, 35, 1)
+    )
+    print_answer(answer, as_json=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["2021  [1]", "It was approved in 2021 [1]."]
+    assert f"  [1] A (a.txt, chars 10-45): “{quote}”" in lines
+    print_answer(answer, as_json=True)
+    assert '"short": {\n    "text": "2021"' in capsys.readouterr().out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from qa.evaluation.metrics import (
@@ -30,7 +32,7 @@ from qa.evaluation.metrics import (
     summarize,
     token_f1,
 )
-from qa.types import Answer, Chunk, Citation, Passage
+from qa.types import Answer, Chunk, Citation, Passage, Span
 
 EVIDENCE = "designed to selectively inhibit the B-cell lymphoma-2 (BCL2) protein"
 
@@ -41,8 +43,9 @@ def _passage(text: str, n: int = 0, doc: str = "doc.txt") -> Passage:
 
 
 def _citation(n: int, quote: str, chunk_id: str = "doc.txt#0") -> Citation:
-    return Citation(n=n, doc_id="doc.txt", title="Doc", chunk_id=chunk_id, start=0, end=len(quote),
-                    quote=quote, support=1.0)
+    return Citation(
+        n=n, doc_id="doc.txt", title="Doc", chunk_id=chunk_id, start=0, end=len(quote), quote=quote, support=1.0
+    )
 
 
 # --------------------------------------------------------------------------- SQuAD
@@ -178,8 +181,16 @@ def test_expected_calibration_error_hand_computed() -> None:
 
 
 def _timed(item_id: str, latency: float, timings: dict[str, float]) -> ItemScore:
-    return ItemScore(id=item_id, kind="fact", answerable=True, family=None, correct=True, refused=False,
-                     latency_s=latency, timings=timings)
+    return ItemScore(
+        id=item_id,
+        kind="fact",
+        answerable=True,
+        family=None,
+        correct=True,
+        refused=False,
+        latency_s=latency,
+        timings=timings,
+    )
 
 
 def test_latency_and_token_statistics() -> None:
@@ -192,8 +203,11 @@ def test_latency_and_token_statistics() -> None:
     m = summarize(scores)
     assert m["latency_p50_s"] == 2.5 and m["latency_mean_s"] == 2.5
     assert m["latency_p95_s"] == pytest.approx(3.85)
-    assert m["stage_latency"]["retrieval"] == {"p50": pytest.approx(0.25), "p95": pytest.approx(0.385),
-                                               "mean": pytest.approx(0.25)}
+    assert m["stage_latency"]["retrieval"] == {
+        "p50": pytest.approx(0.25),
+        "p95": pytest.approx(0.385),
+        "mean": pytest.approx(0.25),
+    }
     assert m["stage_latency"]["decode"] == {"p50": 1.0, "p95": pytest.approx(1.45), "mean": 1.0}
     assert "prompt_tokens" not in m["stage_latency"]  # token counts are not stages
     assert m["mean_tokens"] == {"completion_tokens": 10.0, "prompt_tokens": 250.0}
@@ -202,8 +216,17 @@ def test_latency_and_token_statistics() -> None:
 def test_statistics_of_nothing_are_none() -> None:
     m = summarize([])
     assert m["n"] == 0
-    for key in ("accuracy", "answer_accuracy", "em", "mrr", "latency_p50_s", "latency_p95_s", "latency_mean_s",
-                "mean_confidence", "ece"):
+    for key in (
+        "accuracy",
+        "answer_accuracy",
+        "em",
+        "mrr",
+        "latency_p50_s",
+        "latency_p95_s",
+        "latency_mean_s",
+        "mean_confidence",
+        "ece",
+    ):
         assert m[key] is None, key
     assert m["stage_latency"] == {} and m["mean_tokens"] == {}
     assert refusal_accuracy([]) is None
@@ -213,15 +236,26 @@ def test_statistics_of_nothing_are_none() -> None:
 
 
 def _fact_item() -> EvalItem:
-    return EvalItem(id="f1", question="Which protein?", answers=("BCL2",), answerable=True, kind="fact",
-                    evidence=(Evidence("doc.txt", EVIDENCE),))
+    return EvalItem(
+        id="f1",
+        question="Which protein?",
+        answers=("BCL2",),
+        answerable=True,
+        kind="fact",
+        evidence=(Evidence("doc.txt", EVIDENCE),),
+    )
 
 
 def test_score_item_answered_with_citations() -> None:
     passages = [_passage("Unrelated.", 0), _passage("It is " + EVIDENCE + ".", 1)]
-    answer = Answer(question="Which protein?", text="It inhibits BCL2 [1].", confidence=0.8,
-                    citations=[_citation(1, EVIDENCE, "doc.txt#1")], passages=passages,
-                    timings={"retrieval": 0.1, "total": 1.0})
+    answer = Answer(
+        question="Which protein?",
+        text="It inhibits BCL2 [1].",
+        confidence=0.8,
+        citations=[_citation(1, EVIDENCE, "doc.txt#1")],
+        passages=passages,
+        timings={"retrieval": 0.1, "total": 1.0},
+    )
     s = score_item(_fact_item(), answer, latency_s=1.0)
     assert s.correct and s.answer_correct
     assert s.evidence_ranks == [2]
@@ -231,6 +265,8 @@ def test_score_item_answered_with_citations() -> None:
     m = summarize([s])
     assert m["recall@1"] == 0.0 and m["recall@3"] == 1.0 and m["mrr"] == pytest.approx(0.5)
     assert m["stage_latency"]["retrieval"]["p50"] == pytest.approx(0.1)
+    short = replace(answer, short=Span("BCL2", "doc.txt", 10, 14, 1))
+    assert score_item(_fact_item(), short).f1 == 1.0  # EM and F1 are scored on the short phrase
 
 
 def test_score_item_refusals_errors_and_labels() -> None:
@@ -241,12 +277,21 @@ def test_score_item_refusals_errors_and_labels() -> None:
     err = score_item(unans, None, error="RuntimeError: boom")
     assert not err.correct and err.error
 
-    pub = EvalItem(id="p1", question="Does X help?", answers=("no",), answerable=True, kind="pubmedqa",
-                   answer_type="yes/no/maybe", context="...", family="pubmedqa")
+    pub = EvalItem(
+        id="p1",
+        question="Does X help?",
+        answers=("no",),
+        answerable=True,
+        kind="pubmedqa",
+        answer_type="yes/no/maybe",
+        context="...",
+        family="pubmedqa",
+    )
     s = score_item(pub, Answer(question="q", text="No, it does not [1]."))
     assert s.label == "no" and s.correct
-    squad = EvalItem(id="s1", question="q", answers=(), answerable=False, kind="squad2_no_ans",
-                     context="ctx", family="squad2")
+    squad = EvalItem(
+        id="s1", question="q", answers=(), answerable=False, kind="squad2_no_ans", context="ctx", family="squad2"
+    )
     ext = external_metrics([s, score_item(squad, refused)])
     assert ext["pubmedqa"]["accuracy"] == 1.0
     assert ext["squad2"]["no_ans_accuracy"] == 1.0

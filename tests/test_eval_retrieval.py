@@ -16,13 +16,31 @@ DOCS = {
 
 def _items() -> list[EvalItem]:
     return [
-        EvalItem("a", "Who markets venetoclax?", ("AbbVie",), True, "fact",
-                 (Evidence("market.txt", "Venetoclax is marketed by AbbVie and Roche."),)),
-        EvalItem("b", "How many patients did RESONATE enroll?", ("391",), True, "number",
-                 (Evidence("trial.txt", "The RESONATE trial enrolled 391 patients."),)),
+        EvalItem(
+            "a",
+            "Who markets venetoclax?",
+            ("AbbVie",),
+            True,
+            "fact",
+            (Evidence("market.txt", "Venetoclax is marketed by AbbVie and Roche."),),
+        ),
+        EvalItem(
+            "b",
+            "How many patients did RESONATE enroll?",
+            ("391",),
+            True,
+            "number",
+            (Evidence("trial.txt", "The RESONATE trial enrolled 391 patients."),),
+        ),
         EvalItem("c", "What is the capital of France?", (), False, "unanswerable"),
-        EvalItem("d", "Which moon is made of cheese?", ("none",), True, "fact",
-                 (Evidence("nowhere.txt", "The moon is made of green cheese and nothing else at all."),)),
+        EvalItem(
+            "d",
+            "Which moon is made of cheese?",
+            ("none",),
+            True,
+            "fact",
+            (Evidence("nowhere.txt", "The moon is made of green cheese and nothing else at all."),),
+        ),
     ]
 
 
@@ -34,7 +52,12 @@ def test_score_retrieval_finds_evidence_in_the_pool_and_lists_misses(tmp_path: P
     settings = load_settings(environ={}, paths={"index": tmp_path / "index"}, embedding={"model": "hashing-64"})
     scores = score_retrieval(_items(), [corpus], settings)
     assert scores == RetrievalScores(
-        items=3, recall_at_1=2 / 3, recall_at_3=2 / 3, recall_at_all=2 / 3, all_evidence=2 / 3, mrr=2 / 3,
+        items=3,
+        recall_at_1=2 / 3,
+        recall_at_3=2 / 3,
+        recall_at_all=2 / 3,
+        all_evidence=2 / 3,
+        mrr=2 / 3,
         misses=("d",),
     )
     assert scores.render().splitlines() == [

@@ -30,13 +30,30 @@ from qa.types import Answer, Chunk, Citation, Passage
 
 EVIDENCE = "Mesutoclax (ICP-248) has received Breakthrough Therapy Designation"
 ROWS: list[dict[str, Any]] = [
-    {"id": "t-1", "question": "What is the code name of mesutoclax?", "answers": ["ICP-248"],
-     "answerable": True, "evidence": [{"doc": "a.txt", "text": EVIDENCE}], "kind": "fact"},
-    {"id": "t-2", "question": "How much does it cost? <script>alert(1)</script>", "answers": [],
-     "answerable": False, "evidence": [], "kind": "unanswerable"},
-    {"id": "t-3", "question": "Which protein does it inhibit?", "answers": ["BCL2"],
-     "answerable": True, "evidence": [{"doc": "a.txt", "text": "selectively inhibit the BCL2 protein"}],
-     "kind": "fact"},
+    {
+        "id": "t-1",
+        "question": "What is the code name of mesutoclax?",
+        "answers": ["ICP-248"],
+        "answerable": True,
+        "evidence": [{"doc": "a.txt", "text": EVIDENCE}],
+        "kind": "fact",
+    },
+    {
+        "id": "t-2",
+        "question": "How much does it cost? <script>alert(1)</script>",
+        "answers": [],
+        "answerable": False,
+        "evidence": [],
+        "kind": "unanswerable",
+    },
+    {
+        "id": "t-3",
+        "question": "Which protein does it inhibit?",
+        "answers": ["BCL2"],
+        "answerable": True,
+        "evidence": [{"doc": "a.txt", "text": "selectively inhibit the BCL2 protein"}],
+        "kind": "fact",
+    },
 ]
 
 
@@ -47,23 +64,39 @@ def _passage(text: str) -> Passage:
 
 CANNED: dict[str, Answer] = {
     ROWS[0]["question"]: Answer(
-        question="", text="Its code name is ICP-248 [1].", confidence=0.9,
+        question="",
+        text="Its code name is ICP-248 [1].",
+        confidence=0.9,
         citations=[Citation(1, "a.txt", "A", "a.txt#0", 10, 60, EVIDENCE, 1.0)],
         passages=[_passage("InnoCare announced that " + EVIDENCE + " in China.")],
         timings={"retrieval": 0.01, "prompt": 0.2, "decode": 0.3, "total": 0.52},
     ),
-    ROWS[1]["question"]: Answer(question="", text="The documents do not say.", refused=True, confidence=0.1,
-                                refusal_reason="no relevant passage"),
-    ROWS[2]["question"]: Answer(question="", text="It inhibits MCL1 <b>bold</b>.", confidence=0.8,
-                                passages=[_passage("Unrelated text about prices.")]),
+    ROWS[1]["question"]: Answer(
+        question="",
+        text="The documents do not say.",
+        refused=True,
+        confidence=0.1,
+        refusal_reason="no relevant passage",
+    ),
+    ROWS[2]["question"]: Answer(
+        question="",
+        text="It inhibits MCL1 <b>bold</b>.",
+        confidence=0.8,
+        passages=[_passage("Unrelated text about prices.")],
+    ),
 }
 
 
 class FakeAssistant:
     """Canned answers; optionally raises after some calls (KeyboardInterrupt or an error)."""
 
-    def __init__(self, *, fail_on_call: int | None = None, exc: BaseException | None = None,
-                 answers: dict[str, Answer] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        fail_on_call: int | None = None,
+        exc: BaseException | None = None,
+        answers: dict[str, Answer] | None = None,
+    ) -> None:
         self.calls = 0
         self.fail_on_call = fail_on_call
         self.exc = exc
@@ -91,8 +124,15 @@ def _run(dataset: Path, out: Path, fake: FakeAssistant) -> RunResult:
     def factory(item: EvalItem) -> FakeAssistant:
         return fake
 
-    return run_evaluation(items, factory, dataset=dataset, out_root=out, commit=lambda: "deadbeef",
-                          describe=lambda: {"settings": {"preset": "fake"}}, progress=False)
+    return run_evaluation(
+        items,
+        factory,
+        dataset=dataset,
+        out_root=out,
+        commit=lambda: "deadbeef",
+        describe=lambda: {"settings": {"preset": "fake"}},
+        progress=False,
+    )
 
 
 def _predictions(report_dir: Path) -> list[dict[str, object]]:
@@ -149,7 +189,7 @@ def test_blocks_render_the_same_content_as_markdown_and_html() -> None:
     ]
     assert render_markdown(blocks) == (
         "# T <1>\n\n> **partial**\n\n- a\n- b\n\n| k | v\\|w |\n| --- | --- |\n| x | &lt;b&gt; |\n\n"
-        "p & q\n\n![plot.png](plot.png)\n\n![missing.png](missing.png)\n\n```json\n{\"a\": 1}\n```\n"
+        'p & q\n\n![plot.png](plot.png)\n\n![missing.png](missing.png)\n\n```json\n{"a": 1}\n```\n'
     )
     page = render_html(blocks, {"plot.png": b"PNG"})
     assert "<title>T &lt;1&gt;</title>" in page and "<h1>T &lt;1&gt;</h1>" in page
@@ -212,17 +252,26 @@ def test_cli_rejects_bad_arguments_without_models(dataset: Path) -> None:
 
 
 def test_external_items_never_carry_the_long_answer(tmp_path: Path) -> None:
-    row = {"id": "pm-1", "source": "PubMedQA PQA-L", "title": "T", "context": "Abstract text.",
-           "question": "Does it work?", "answers": ["yes"], "answerable": True, "answer_type": "yes/no/maybe",
-           "meta": {"long_answer": "SECRET CONCLUSION"}}
+    row = {
+        "id": "pm-1",
+        "source": "PubMedQA PQA-L",
+        "title": "T",
+        "context": "Abstract text.",
+        "question": "Does it work?",
+        "answers": ["yes"],
+        "answerable": True,
+        "answer_type": "yes/no/maybe",
+        "meta": {"long_answer": "SECRET CONCLUSION"},
+    }
     path = tmp_path / "ext.jsonl"
     path.write_text(json.dumps(row) + "\n", encoding="utf-8")
     (item,) = load_dataset(path)
     assert item.family == "pubmedqa" and item.kind == "pubmedqa" and item.context == "Abstract text."
     assert "SECRET" not in repr(item)
     fake = FakeAssistant(answers={"Does it work?": Answer(question="", text="Yes [1].")})
-    result = run_evaluation([item], lambda _: fake, dataset=path, out_root=tmp_path / "r",
-                            commit=lambda: None, progress=False)
+    result = run_evaluation(
+        [item], lambda _: fake, dataset=path, out_root=tmp_path / "r", commit=lambda: None, progress=False
+    )
     assert fake.seen == ["Does it work?"]
     assert result.report["external"]["pubmedqa"]["accuracy"] == 1.0
     assert any(r["system"] == "BioBERT" for r in result.report["references"])
@@ -260,8 +309,11 @@ def test_cli_run_end_to_end_with_fake_factories(
     cli.add_arguments(parser)
     out = tmp_path / "reports"
 
-    code = cli.run(parser.parse_args(["--dataset", str(dataset), "--out", str(out), "--no-progress",
-                                      "--limit", "2", "--preset", "fast"]))
+    code = cli.run(
+        parser.parse_args(
+            ["--dataset", str(dataset), "--out", str(out), "--no-progress", "--limit", "2", "--preset", "fast"]
+        )
+    )
     assert code == 0
     made = _FakeFactory.made[-1]
     assert made["args"] == ([Path("seeds")],) and made["preset"] == "fast"
@@ -279,8 +331,20 @@ def test_cli_run_end_to_end_with_fake_factories(
     assert _FakeFactory.made[-1]["args"] == ([Path("eval/corpora/topic")],)
 
     ext = tmp_path / "ext.jsonl"
-    ext.write_text(json.dumps({"id": "e1", "source": "PubMedQA", "context": "c", "question": "Does it work?",
-                               "answers": ["yes"], "answerable": True, "answer_type": "yes/no/maybe"}) + "\n",
-                   encoding="utf-8")
+    ext.write_text(
+        json.dumps(
+            {
+                "id": "e1",
+                "source": "PubMedQA",
+                "context": "c",
+                "question": "Does it work?",
+                "answers": ["yes"],
+                "answerable": True,
+                "answer_type": "yes/no/maybe",
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     assert cli.run(parser.parse_args(["--dataset", str(ext), "--out", str(out), "--no-progress"])) == 0
     assert "index_dir" not in _FakeFactory.made[-1]  # item scope by default

@@ -8,6 +8,7 @@ import pytest
 from fakes import ScriptedGenerator
 
 from qa.generation import (
+    Choice,
     Generation,
     LlamaCppGenerator,
     TransformersGenerator,
@@ -16,6 +17,7 @@ from qa.generation import (
 )
 from qa.prompts import answer_messages
 from qa.settings import GenerationSettings, load_settings
+from qa.signals import judged
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endfor %}"
@@ -113,6 +115,9 @@ def test_llama_cpp_answers_from_the_passage_and_reuses_the_prefix(tmp_path: Path
     assert generator.model_sha256 == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
     second = generate(generator, answer_messages("Who granted it?", passages), max_tokens=8)
     assert second.stats.prompt_seconds < first.stats.prompt_seconds  # the fixed prefix came from the KV cache
+    system = generator.count_tokens(answer_messages("", [])[0]["content"])
+    assert system < second.stats.cached_tokens < second.stats.prompt_tokens  # system turn and passages reused
+    assert first.stats.cached_tokens < system  # the first call had nothing of this prompt cached
 
 
 @pytest.mark.integration
@@ -132,3 +137,21 @@ def test_llama_cpp_decoding_matches_its_chat_completion_and_gives_probabilities(
     probabilities = [math.exp(lp) for _, lp in result.first_choices]
     assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0 + 1e-6
     assert math.isclose(result.first_choices[0][1], result.token_logprobs[0])  # greedy: the top choice was taken
+
+
+@pytest.mark.integration
+def test_llama_cpp_choice_reranks_the_first_label_and_decodes_on_from_it() -> None:
+    settings = load_settings()
+    generator = create_generator(settings.generation, settings.paths.cache)
+    passages = [("", "Mesutoclax received Breakthrough Therapy Designation from the CDE in 2025.")]
+    messages = answer_messages("Did mesutoclax receive Breakthrough Therapy Designation?", passages, yes_no=True)
+    plain = generate(generator, messages, max_tokens=12, choice=Choice(("Yes", "No")))
+    assert plain.text.startswith("Yes")  # the model's own choice, unchanged without a bias
+    assert len(plain.label_logprobs) == 2 and plain.label_logprobs[0] > plain.label_logprobs[1]
+    forced = generate(generator, messages, max_tokens=12, choice=Choice(("Yes", "No"), bias=(100.0, 0.0)))
+    assert forced.text.startswith("No")
+    # the same first step (a cached prefix computes it in other batches, so it may drift a little)
+    assert forced.label_logprobs == pytest.approx(plain.label_logprobs, abs=0.3)
+    assert forced.token_logprobs[0] == forced.label_logprobs[1]
+    assert len(forced.text.split()) > 1 and len(forced.token_logprobs) == forced.stats.completion_tokens > 1
+    assert set(judged(generator, messages, plain.text)) == {"true_logodds"}

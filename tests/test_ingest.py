@@ -35,9 +35,7 @@ def minimal_pdf(pages: list[list[str]], title: str = "") -> bytes:
     for i, lines in enumerate(pages):
         shown = [f"({line}) Tj" if j == 0 else f"0 -18 Td ({line}) Tj" for j, line in enumerate(lines)]
         stream = "\n".join(["BT /F1 12 Tf 72 720 Td", *shown, "ET"]).encode("latin-1")
-        page = (
-            f"/Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 {font} 0 R >> >>"
-        )
+        page = f"/Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 {font} 0 R >> >>"
         objects.append(f"<< {page} /Contents {4 + 2 * i} 0 R >>".encode())
         objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
@@ -153,14 +151,8 @@ def test_pdf_pages_and_sections(tmp_path: Path) -> None:
     assert doc.title == "Fruit Report"
     assert [p.number for p in doc.pages] == [1, 2]
     first, second = doc.pages
-    assert (
-        doc.text[first.start : first.end]
-        == "Introduction\n\nThe first page talks about apples. Apples are red."
-    )
-    assert (
-        doc.text[second.start : second.end]
-        == "Methods\n\nThe second page talks about pears. Pears are green."
-    )
+    assert doc.text[first.start : first.end] == "Introduction\n\nThe first page talks about apples. Apples are red."
+    assert doc.text[second.start : second.end] == "Methods\n\nThe second page talks about pears. Pears are green."
     assert doc.text[first.end : second.start] == "\n\n"
     assert doc.page_at(doc.text.index("pears")) == 2
     assert [s.heading for s in doc.sections] == ["Introduction", "Methods"]

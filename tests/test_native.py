@@ -28,8 +28,14 @@ ZEN4_INFO = "CPU : SSE3 = 1 | AVX2 = 1 | AVX512 = 1 | AVX512_BF16 = 1 | LLAMAFIL
 
 def _result(**changes: object) -> CheckResult:
     values: dict[str, object] = dict(
-        ok=True, text=" one, two", prompt_tokens=12, prompt_tokens_per_s=100.0, decode_tokens=8,
-        decode_tokens_per_s=25.0, system_info=ZEN4_INFO, seconds=1.0,
+        ok=True,
+        text=" one, two",
+        prompt_tokens=12,
+        prompt_tokens_per_s=100.0,
+        decode_tokens=8,
+        decode_tokens_per_s=25.0,
+        system_info=ZEN4_INFO,
+        seconds=1.0,
     )
     values.update(changes)
     return CheckResult(**values)  # type: ignore[arg-type]

@@ -56,6 +56,9 @@ def test_an_assistant_turns_the_offline_switches_on(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    Assistant(load_settings(environ={}, paths={"index": tmp_path}), embedder=HashingEmbedder(),
-              generator=ScriptedGenerator(lambda m: ""))
+    Assistant(
+        load_settings(environ={}, paths={"index": tmp_path}),
+        embedder=HashingEmbedder(),
+        generator=ScriptedGenerator(lambda m: ""),
+    )
     assert (os.environ["HF_HUB_OFFLINE"], os.environ["TRANSFORMERS_OFFLINE"]) == ("1", "1")

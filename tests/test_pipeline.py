@@ -67,9 +67,24 @@ def test_answer_is_cited_to_the_exact_supporting_span(tmp_path: Path) -> None:
     assert doc.text[citation.start : citation.end] == citation.quote
     assert "AbbVie and Roche" in citation.quote
     assert set(answer.timings) == {
-        "analyse", "retrieval", "focus", "prompt", "decode", "prompt_tokens", "completion_tokens", "verify", "total"
+        "analyse",
+        "retrieval",
+        "focus",
+        "prompt",
+        "decode",
+        "prompt_tokens",
+        "cached_prompt_tokens",
+        "completion_tokens",
+        "first_token",
+        "verify",
+        "total",
     }
     assert answer.timings["completion_tokens"] == 4.0
+    assert 0.0 < answer.timings["first_token"] <= answer.timings["total"]
+    assert answer.short is not None and answer.short.n == 1
+    assert answer.short.text == "AbbVie and Roche"
+    assert doc.text[answer.short.start : answer.short.end] == "AbbVie and Roche"
+    assert citation.start <= answer.short.start < answer.short.end <= citation.end
 
 
 def test_invented_fact_becomes_a_refusal(tmp_path: Path) -> None:
@@ -184,3 +199,31 @@ def test_empty_and_huge_questions(tmp_path: Path) -> None:
     assert any("characters long" in note for note in answer.notes)
     odd = assistant.ask("\x00\x07 Which market? 市场 рынок")
     assert odd.question == "Which market? 市场 рынок"  # control characters removed, scripts kept
+
+
+def test_an_answer_below_the_confidence_threshold_is_withheld(tmp_path: Path) -> None:
+    confidence = {"answer_weights": {"bias": 0.0, "support": -10.0}, "min_answer": 0.5}
+    assistant, _ = _assistant(tmp_path, lambda m: "AbbVie and Roche [1].", confidence=confidence)
+    answer = assistant.ask("Which companies market venetoclax?")
+    assert answer.refusal is RefusalReason.LOW_CONFIDENCE and answer.refused
+    assert answer.refusal_reason == "The model was too unsure of its answer to show it."
+    assert answer.confidence == 1.0  # sure the answer should not be shown: P(correct) was 0
+    assert answer.signals["support"] == 1.0 and answer.signals["generated"] == 1.0
+
+
+def test_fitted_weights_give_the_confidence_of_answers_and_refusals(tmp_path: Path) -> None:
+    confidence = {"answer_weights": {"bias": 0.0}, "refusal_weights": {"bias": 100.0}}
+    assistant, _ = _assistant(
+        tmp_path,
+        lambda m: "NOT FOUND" if "AML" in m[-1]["content"][-40:] else "AbbVie and Roche [1].",
+        confidence=confidence,
+    )
+    assert assistant.ask("Which companies market venetoclax?").confidence == 0.5
+    refusal = assistant.ask("Which companies market venetoclax in AML?")
+    assert refusal.refusal is RefusalReason.MODEL_NOT_FOUND and refusal.confidence == 1.0
+
+
+def test_yes_no_questions_carry_no_short_span(tmp_path: Path) -> None:
+    assistant, _ = _assistant(tmp_path, lambda m: "Yes, AbbVie and Roche market it [1].")
+    answer = assistant.ask("Is venetoclax marketed by AbbVie?")
+    assert not answer.refused and answer.short is None

@@ -52,3 +52,13 @@ def test_unreadable_config_file(tmp_path: Path) -> None:
     bad.write_text("[retrieval\n")
     with pytest.raises(SettingsError, match="Cannot read config file"):
         load_settings(config_file=bad, environ={})
+
+
+def test_the_fitted_confidence_model_is_the_default_and_the_fast_preset_drops_it() -> None:
+    from qa.settings import FITTED_ANSWER_WEIGHTS
+
+    accurate = load_settings(environ={}).confidence
+    assert accurate.answer_weights == FITTED_ANSWER_WEIGHTS and "bias" in accurate.refusal_weights
+    assert not accurate.self_judge and accurate.min_answer == 0.0
+    fast = load_settings(environ={}, preset="fast").confidence
+    assert fast.answer_weights == {} and fast.refusal_weights == {}

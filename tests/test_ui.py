@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from qa.index import BuildReport, DocInfo
-from qa.types import Answer, Chunk, Citation, Passage
+from qa.types import Answer, Chunk, Citation, Passage, Span
 from qa.ui import (
     ALLOWED_UPLOAD_EXTENSIONS,
     CONTEXT_CHARS,
@@ -45,9 +45,7 @@ START = DOC.index(QUOTE)
 END = START + len(QUOTE)
 
 
-def citation(
-    n: int = 1, *, start: int = START, end: int = END, quote: str = QUOTE, title: str = "Seed"
-) -> Citation:
+def citation(n: int = 1, *, start: int = START, end: int = END, quote: str = QUOTE, title: str = "Seed") -> Citation:
     return Citation(
         n=n,
         doc_id="seed.txt",
@@ -137,9 +135,7 @@ def test_refusal_looks_different_and_shows_reason() -> None:
 
 
 def test_answer_html_shows_standalone_question_and_notes_escaped() -> None:
-    html_out = render_answer_html(
-        answer(standalone_question="What about <AML>?", notes=["trimmed <long> question"])
-    )
+    html_out = render_answer_html(answer(standalone_question="What about <AML>?", notes=["trimmed <long> question"]))
     assert "Understood as: What about &lt;AML&gt;?" in html_out
     assert "Note: trimmed &lt;long&gt; question" in html_out
 
@@ -445,9 +441,7 @@ def test_document_handlers_upload_list_and_remove(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "up").iterdir()] == ["Reactor_notes.txt"]
 
     status, table, choices = docs.remove("Reactor_notes.txt")
-    assert status == (
-        '<div class="qa-upload-status qa-upload-ok">Removed Reactor_notes.txt from the index.</div>'
-    )
+    assert status == ('<div class="qa-upload-status qa-upload-ok">Removed Reactor_notes.txt from the index.</div>')
     assert table == [["known.md", "Known title", 1]]
     assert choices == gr.update(choices=["known.md"], value=None)
     assert not (tmp_path / "up" / "Reactor_notes.txt").exists()
@@ -510,9 +504,7 @@ def test_preset_change_rebuilds_the_assistant_once() -> None:
     assert built == ["fast"]
 
 
-def test_serve_binds_loopback_without_share_by_default(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_serve_binds_loopback_without_share_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     gr = pytest.importorskip("gradio")
     from ui_fake_server import FakeAssistant
 
@@ -606,3 +598,15 @@ def test_server_survives_a_generator_crash_and_answers_the_next_question(
     finally:
         demo.close()
         worker.close()
+
+
+def test_answer_html_shows_the_proving_sentence_with_the_short_phrase_marked() -> None:
+    at = QUOTE.index("NMPA")
+    short = Span("NMPA", "seed.txt", START + at, START + at + 4, 1)
+    html_out = render_answer_html(answer("The NMPA granted it [1].", short=short))
+    assert html_out.index('<div class="qa-short">NMPA</div>') < html_out.index('class="qa-text"')  # phrase first
+    proof = html_out[html_out.index('class="qa-proof"') :]
+    assert "“The <mark>NMPA</mark> granted Breakthrough Therapy Designation to mesutoclax.”" in proof
+    assert 'href="#src-1"' in proof
+    assert "<mark>" not in render_answer_html(answer("NMPA [1]"))
+    assert "qa-proof" not in render_answer_html(answer("NMPA", citations=[]))

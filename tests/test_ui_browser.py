@@ -362,7 +362,7 @@ def test_markup_in_documents_shows_as_text(fake_server: Server, page: Any, tmp_p
     doc = tmp_path / "markup.txt"
     doc.write_text(
         "Quarkonium <b>notes</b>\n\nThe quarkonium flux capacitor <script>pwnedFlag = 1</script> "
-        "uses <b>glorbium</b> crystals <img src=x onerror=\"pwnedFlag = 2\">.\n",
+        'uses <b>glorbium</b> crystals <img src=x onerror="pwnedFlag = 2">.\n',
         encoding="utf-8",
     )
     open_app(page, fake_server.url)
@@ -450,4 +450,3 @@ def test_real_app_answers_a_seed_question_and_an_uploaded_document(
 def test_real_app_serves_loopback_only(real_server: Server) -> None:
     assert real_server.url.startswith("http://127.0.0.1:")
     assert "public URL" not in real_server.log.read_text(errors="replace")
-

@@ -24,8 +24,9 @@ def _passage(score: float = 1.0, dense: float = 0.6) -> Passage:
     return Passage(chunk=CHUNK, score=score, dense_score=dense)
 
 
-def _verify(question: str, raw: str, *, score: float = 1.0, min_relevance: float = 0.2) -> tuple[RefusalReason | None,
-                                                                                                   tuple[str, ...]]:
+def _verify(
+    question: str, raw: str, *, score: float = 1.0, min_relevance: float = 0.2
+) -> tuple[RefusalReason | None, tuple[str, ...]]:
     verifier = Verifier(CitationSettings(min_relevance=min_relevance), DEFAULTS)
     verdict = verifier.run(query=_query(question), raw=raw, passages=[_passage(score)], relevance=0.6, context={})
     return verdict.refusal, verdict.check_names
@@ -62,8 +63,13 @@ def test_gate_refuses_a_premise_the_documents_never_mention() -> None:
     pool = (_passage(),)
     verdict = gate(_query("Why did the FDA approve venetoclax?"), pool, pool, RetrievalSettings())
     assert (verdict.refusal, verdict.missing_terms) == (RefusalReason.FALSE_PREMISE, ("FDA",))
-    found_elsewhere = gate(_query("Why did the FDA approve venetoclax?"), pool, pool, RetrievalSettings(),
-                           in_corpus=lambda word: word == "FDA")
+    found_elsewhere = gate(
+        _query("Why did the FDA approve venetoclax?"),
+        pool,
+        pool,
+        RetrievalSettings(),
+        in_corpus=lambda word: word == "FDA",
+    )
     assert found_elsewhere.refusal is None
     assert gate(_query("Who markets venetoclax?"), pool, pool, RetrievalSettings()).refusal is None
 

@@ -37,26 +37,70 @@ INDEX_ROOT = Path("index")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, metavar="FILE",
-                        help=f"JSONL eval set (default: {DEFAULT_DATASET}).")
-    parser.add_argument("--corpus", type=Path, nargs="+", default=None, metavar="PATH",
-                        help="Documents to answer from (default: seeds/, or eval/corpora/topic/ for topic_* "
-                             "sets; external sets use their own contexts).")
-    parser.add_argument("--scope", choices=("corpus", "item"), default=None,
-                        help="corpus: one index over the corpus; item: each item answered over its own "
-                             "context (default for sets with a 'context' field).")
+    parser.add_argument(
+        "--dataset",
+        type=Path,
+        default=DEFAULT_DATASET,
+        metavar="FILE",
+        help=f"JSONL eval set (default: {DEFAULT_DATASET}).",
+    )
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="PATH",
+        help="Documents to answer from (default: seeds/, or eval/corpora/topic/ for topic_* "
+        "sets; external sets use their own contexts).",
+    )
+    parser.add_argument(
+        "--scope",
+        choices=("corpus", "item"),
+        default=None,
+        help="corpus: one index over the corpus; item: each item answered over its own "
+        "context (default for sets with a 'context' field).",
+    )
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="Only the first N items.")
-    parser.add_argument("--preset", default=None, metavar="NAME",
-                        help="Settings preset (e.g. fast, accurate).")
-    parser.add_argument("--out", type=Path, default=DEFAULT_REPORTS, metavar="DIR",
-                        help=f"Folder the report folder is created in (default: {DEFAULT_REPORTS}).")
-    parser.add_argument("--compare", type=Path, nargs=2, default=None, metavar=("A", "B"),
-                        help="Print headline metrics of two reports (folders or report.json) side by side "
-                             "with deltas; runs nothing, writes nothing.")
+    parser.add_argument("--preset", default=None, metavar="NAME", help="Settings preset (e.g. fast, accurate).")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_REPORTS,
+        metavar="DIR",
+        help=f"Folder the report folder is created in (default: {DEFAULT_REPORTS}).",
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        nargs=2,
+        default=None,
+        metavar=("A", "B"),
+        help="Print headline metrics of two reports (folders or report.json) side by side "
+        "with deltas; runs nothing, writes nothing.",
+    )
+    parser.add_argument(
+        "--fit-confidence",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="REPORT",
+        help="Fit the confidence model and the min_answer threshold on these reports' predictions "
+        "(the tuning split); prints [confidence] settings as TOML; runs nothing, writes nothing.",
+    )
+    parser.add_argument(
+        "--holdout",
+        type=Path,
+        nargs="+",
+        default=(),
+        metavar="REPORT",
+        help="With --fit-confidence: reports the fit is checked on (not fitted on), with an ablation per signal group.",
+    )
     parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
-    parser.add_argument("--retrieval-only", action="store_true",
-                        help="Score retrieval alone (no generator): recall@k and MRR of the evidence; "
-                             "prints, writes no report.")
+    parser.add_argument(
+        "--retrieval-only",
+        action="store_true",
+        help="Score retrieval alone (no generator): recall@k and MRR of the evidence; prints, writes no report.",
+    )
 
 
 def default_corpus(dataset: Path) -> Path:
@@ -81,6 +125,13 @@ def _fail(message: str, code: int = 2) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.compare:
         return _compare(*args.compare)
+    if args.fit_confidence:
+        from qa.evaluation.fit import run_fit
+
+        try:
+            return run_fit(args.fit_confidence, args.holdout)
+        except (OSError, ValueError) as exc:
+            return _fail(f"--fit-confidence: {exc}")
     if args.limit is not None and args.limit < 1:
         return _fail("--limit must be at least 1.")
     try:
@@ -90,8 +141,7 @@ def run(args: argparse.Namespace) -> int:
     external = is_external(items)
     scope = args.scope or ("item" if external else "corpus")
     if scope == "item" and not external:
-        return _fail("--scope item needs items with a 'context' field (an external reading-comprehension "
-                     "set).")
+        return _fail("--scope item needs items with a 'context' field (an external reading-comprehension set).")
     progress = not args.no_progress
     run_info: dict[str, Any] = {"scope": scope, "limit": args.limit, "external": external}
     if args.retrieval_only:
@@ -114,9 +164,7 @@ def run(args: argparse.Namespace) -> int:
                 corpus = [default_corpus(args.dataset)]
                 index_dir = INDEX_ROOT / f"eval-{corpus_name(corpus)}"
             run_info["corpus"] = [str(p) for p in corpus]
-            factory = CorpusAssistantFactory(
-                corpus, preset=args.preset, index_dir=index_dir, progress=progress
-            )
+            factory = CorpusAssistantFactory(corpus, preset=args.preset, index_dir=index_dir, progress=progress)
             print(f"Indexing {', '.join(run_info['corpus'])} into {index_dir} ...", file=sys.stderr)
             factory.prepare()
             if factory.build_summary:
@@ -127,8 +175,9 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # setup failures end the command with a clear message
         return _fail(f"cannot set up the assistant: {type(exc).__name__}: {exc}", 1)
 
-    result = run_evaluation(items, factory, dataset=args.dataset, out_root=args.out, run_info=run_info,
-                            progress=progress)
+    result = run_evaluation(
+        items, factory, dataset=args.dataset, out_root=args.out, run_info=run_info, progress=progress
+    )
     print(headline(result.report))
     print(f"Report: {result.report_dir}")
     return 130 if result.partial else 0

@@ -284,9 +284,7 @@ def all_evidence_recall(ranks_per_item: Sequence[Sequence[int | None]], k: int |
     """Share of items with every evidence text in the first k passages."""
     if not ranks_per_item:
         return None
-    full = sum(
-        1 for ranks in ranks_per_item if ranks and all(r is not None and (k is None or r <= k) for r in ranks)
-    )
+    full = sum(1 for ranks in ranks_per_item if ranks and all(r is not None and (k is None or r <= k) for r in ranks))
     return full / len(ranks_per_item)
 
 
@@ -318,9 +316,7 @@ def citation_is_good(quote: str, passage_text: str | None, evidence_texts: Seque
     return False
 
 
-def citation_precision(
-    citations: Sequence[tuple[str, str | None]], evidence_texts: Sequence[str]
-) -> float | None:
+def citation_precision(citations: Sequence[tuple[str, str | None]], evidence_texts: Sequence[str]) -> float | None:
     """Share of good citations among ``(quote, cited passage text)`` pairs; None without citations."""
     if not citations:
         return None
@@ -427,7 +423,8 @@ def score_item(
         score.correct = score.label == score.gold_label
     elif item.answerable:
         score.answer_correct = answer is not None and answer_correct(text, refused, item.answers)
-        score.em, score.f1 = squad_scores(text, refused, item.answers) if answer else (0.0, 0.0)
+        phrase = answer.short.text if answer and answer.short else text  # EM and F1 are scored on the phrase
+        score.em, score.f1 = squad_scores(phrase, refused, item.answers) if answer else (0.0, 0.0)
         score.correct = score.answer_correct
     else:
         score.refusal_correct = answer is not None and refusal_correct(refused)
@@ -533,9 +530,7 @@ def summarize(scores: Sequence[ItemScore], ks: Sequence[int] = RECALL_KS) -> dic
     return out
 
 
-def group_by(
-    scores: Sequence[ItemScore], key: Callable[[ItemScore], str | None]
-) -> dict[str, list[ItemScore]]:
+def group_by(scores: Sequence[ItemScore], key: Callable[[ItemScore], str | None]) -> dict[str, list[ItemScore]]:
     groups: dict[str, list[ItemScore]] = {}
     for s in scores:
         name = key(s)

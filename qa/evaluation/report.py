@@ -29,24 +29,69 @@ PLOT_FILES = ("accuracy_by_kind.png", "latency_hist.png", "reliability.png")
 N_WORST = 10
 
 REFERENCES: tuple[dict[str, Any], ...] = (
-    {"set": "squad2", "metric": "has_ans_f1", "label": "SQuAD 2.0 dev HasAns F1",
-     "system": "deepset/tinyroberta-squad2", "value": 82.66},
-    {"set": "squad2", "metric": "no_ans_accuracy", "label": "SQuAD 2.0 dev NoAns accuracy",
-     "system": "deepset/tinyroberta-squad2", "value": 81.18},
-    {"set": "squad2", "metric": "has_ans_f1", "label": "SQuAD 2.0 dev HasAns F1",
-     "system": "deepset/roberta-base-squad2", "value": 84.03},
-    {"set": "squad2", "metric": "no_ans_accuracy", "label": "SQuAD 2.0 dev NoAns accuracy",
-     "system": "deepset/roberta-base-squad2", "value": 81.80},
-    {"set": "pubmedqa", "metric": "accuracy", "label": "PubMedQA test accuracy (reasoning-required)",
-     "system": "BioBERT", "value": 68.1},
-    {"set": "pubmedqa", "metric": "accuracy", "label": "PubMedQA test accuracy (reasoning-required)",
-     "system": "single human annotator", "value": 78.0},
-    {"set": "pubmedqa", "metric": "accuracy", "label": "PubMedQA test accuracy (reasoning-required)",
-     "system": "always \"yes\"", "value": 55.2},
-    {"set": "covid_qa", "metric": "em", "label": "COVID-QA EM",
-     "system": "roberta-base-squad2 fine-tuned on COVID-QA (5-fold CV)", "value": 17.9},
-    {"set": "covid_qa", "metric": "f1", "label": "COVID-QA F1",
-     "system": "roberta-base-squad2 fine-tuned on COVID-QA (5-fold CV)", "value": 49.9},
+    {
+        "set": "squad2",
+        "metric": "has_ans_f1",
+        "label": "SQuAD 2.0 dev HasAns F1",
+        "system": "deepset/tinyroberta-squad2",
+        "value": 82.66,
+    },
+    {
+        "set": "squad2",
+        "metric": "no_ans_accuracy",
+        "label": "SQuAD 2.0 dev NoAns accuracy",
+        "system": "deepset/tinyroberta-squad2",
+        "value": 81.18,
+    },
+    {
+        "set": "squad2",
+        "metric": "has_ans_f1",
+        "label": "SQuAD 2.0 dev HasAns F1",
+        "system": "deepset/roberta-base-squad2",
+        "value": 84.03,
+    },
+    {
+        "set": "squad2",
+        "metric": "no_ans_accuracy",
+        "label": "SQuAD 2.0 dev NoAns accuracy",
+        "system": "deepset/roberta-base-squad2",
+        "value": 81.80,
+    },
+    {
+        "set": "pubmedqa",
+        "metric": "accuracy",
+        "label": "PubMedQA test accuracy (reasoning-required)",
+        "system": "BioBERT",
+        "value": 68.1,
+    },
+    {
+        "set": "pubmedqa",
+        "metric": "accuracy",
+        "label": "PubMedQA test accuracy (reasoning-required)",
+        "system": "single human annotator",
+        "value": 78.0,
+    },
+    {
+        "set": "pubmedqa",
+        "metric": "accuracy",
+        "label": "PubMedQA test accuracy (reasoning-required)",
+        "system": 'always "yes"',
+        "value": 55.2,
+    },
+    {
+        "set": "covid_qa",
+        "metric": "em",
+        "label": "COVID-QA EM",
+        "system": "roberta-base-squad2 fine-tuned on COVID-QA (5-fold CV)",
+        "value": 17.9,
+    },
+    {
+        "set": "covid_qa",
+        "metric": "f1",
+        "label": "COVID-QA F1",
+        "system": "roberta-base-squad2 fine-tuned on COVID-QA (5-fold CV)",
+        "value": 49.9,
+    },
 )
 REFERENCE_NOTE = (
     "Published numbers are for the full official sets, with the gold context handed to a reader "
@@ -106,7 +151,10 @@ def prediction_row(record: ItemRecord) -> dict[str, Any]:
     answer = record.answer
     return {
         "id": record.item.id,
+        "kind": record.item.kind,
+        "answerable": record.item.answerable,
         "answer": answer.text if answer else "",
+        "short": answer.short.text if answer and answer.short else None,
         "refused": bool(answer.refused) if answer else False,
         "citations": [
             {"doc": c.doc_id, "text": c.quote, "start": c.start, "end": c.end}
@@ -276,9 +324,16 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
 
 def _by_kind_table(report: dict[str, Any]) -> Table:
     cols = (
-        ("n", "int"), ("accuracy", "pct"), ("answer_accuracy", "pct"), ("refusal_accuracy", "pct"),
-        ("f1", "pct"), ("recall@3", "pct"), ("citation_precision", "pct"), ("citation_coverage", "pct"),
-        ("ece", "num"), ("latency_p50_s", "s"),
+        ("n", "int"),
+        ("accuracy", "pct"),
+        ("answer_accuracy", "pct"),
+        ("refusal_accuracy", "pct"),
+        ("f1", "pct"),
+        ("recall@3", "pct"),
+        ("citation_precision", "pct"),
+        ("citation_coverage", "pct"),
+        ("ece", "num"),
+        ("latency_p50_s", "s"),
     )
     rows = [[kind] + [fmt(m.get(k), f) for k, f in cols] for kind, m in report.get("by_kind", {}).items()]
     return _table(["kind"] + [k for k, _ in cols], rows)
@@ -327,8 +382,9 @@ def _mb(value: Any) -> str:
 
 def _latency_blocks(report: dict[str, Any]) -> list[Block]:
     stages = report.get("metrics", {}).get("stage_latency", {})
-    rows = [[name, fmt(v.get("p50"), "s"), fmt(v.get("p95"), "s"), fmt(v.get("mean"), "s")]
-            for name, v in stages.items()]
+    rows = [
+        [name, fmt(v.get("p50"), "s"), fmt(v.get("p95"), "s"), fmt(v.get("mean"), "s")] for name, v in stages.items()
+    ]
     m = report.get("metrics", {})
     wall = [fmt(m.get(k), "s") for k in ("latency_p50_s", "latency_p95_s", "latency_mean_s")]
     rows.insert(0, ["wall clock per ask()", *wall])
@@ -336,9 +392,16 @@ def _latency_blocks(report: dict[str, Any]) -> list[Block]:
         Heading(2, "Latency and memory"),
         _table(["stage", "p50", "p95", "mean"], rows),
         Paragraph(f"Peak resident memory of the eval process: {_mb(report.get('peak_memory_mb'))}."),
-        Paragraph("Mean tokens per question: " + (", ".join(
-            f"{name} {value:.0f}" for name, value in m.get("mean_tokens", {}).items() if value is not None
-        ) or "–") + "."),
+        Paragraph(
+            "Mean tokens per question: "
+            + (
+                ", ".join(
+                    f"{name} {value:.0f}" for name, value in m.get("mean_tokens", {}).items() if value is not None
+                )
+                or "–"
+            )
+            + "."
+        ),
     ]
 
 
@@ -350,8 +413,10 @@ def _calibration_blocks(report: dict[str, Any]) -> list[Block]:
     ]
     return [
         Heading(2, "Calibration"),
-        Paragraph(f"Expected calibration error (10 bins): {fmt(m.get('ece'))}; "
-                  f"mean confidence {fmt(m.get('mean_confidence'))}."),
+        Paragraph(
+            f"Expected calibration error (10 bins): {fmt(m.get('ece'))}; "
+            f"mean confidence {fmt(m.get('mean_confidence'))}."
+        ),
         _table(["confidence bin", "items", "mean confidence", "accuracy"], rows),
     ]
 
@@ -364,8 +429,17 @@ def _worst_blocks(report: dict[str, Any]) -> list[Block]:
     for w in worst:
         top = w.get("top_passage")
         top_text = f"[{top['doc']}] {top['text']}" if top else "–"
-        rows.append([w["id"], w["kind"], w["question"], " | ".join(w["gold"]), w["prediction"],
-                     fmt(w.get("confidence")), top_text])
+        rows.append(
+            [
+                w["id"],
+                w["kind"],
+                w["question"],
+                " | ".join(w["gold"]),
+                w["prediction"],
+                fmt(w.get("confidence")),
+                top_text,
+            ]
+        )
     return [
         Heading(2, "Worst items"),
         Paragraph(f"The {len(worst)} wrong answers ranked worst: errors first, then the most confident."),
@@ -382,8 +456,7 @@ def report_blocks(report: dict[str, Any], plots: Sequence[str]) -> list[Block]:
         f"dataset: {report.get('dataset')}",
         f"scope: {report.get('scope', '–')}; corpus: {', '.join(report.get('corpus') or []) or '–'}; "
         f"preset: {report.get('preset', '–')}",
-        f"items: {counts.get('items_done')} of {counts.get('items_in_dataset')} done, "
-        f"{counts.get('errors')} errors",
+        f"items: {counts.get('items_done')} of {counts.get('items_in_dataset')} done, {counts.get('errors')} errors",
         f"started {report.get('started')}, finished {report.get('finished')}",
         f"git commit: {report.get('git_commit') or 'unknown'}",
         f"models: {json.dumps(models, sort_keys=True)}",
@@ -501,8 +574,13 @@ def make_plots(report: dict[str, Any], latencies: Sequence[float], out_dir: Path
     values = [100 * (by_kind[k].get("accuracy") or 0.0) for k in kinds]
     bars = ax.bar(kinds, values, color="#4a7ab5")
     for bar, kind in zip(bars, kinds, strict=True):
-        ax.annotate(f"n={by_kind[kind]['n']}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    ha="center", va="bottom", fontsize=8)
+        ax.annotate(
+            f"n={by_kind[kind]['n']}",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax.set_ylim(0, 105)
     ax.set_ylabel("accuracy (%)")
     ax.set_title("Accuracy by kind")
@@ -623,6 +701,5 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any], *, names: tuple[str, s
         out.append("note: A and B were not run on the same items; deltas compare different samples.")
     out.append("")
     for row in [header, tuple("-" * w for w in widths), *rows]:
-        out.append("  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i])
-                             for i, cell in enumerate(row)))
+        out.append("  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)))
     return "\n".join(out)

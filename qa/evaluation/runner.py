@@ -331,8 +331,7 @@ def _embedder_for(settings: Settings) -> Embedder:
 class CorpusAssistantFactory:
     """One index over a corpus, one warmed assistant for every item."""
 
-    def __init__(self, corpus: Sequence[Path], *, preset: str | None, index_dir: Path,
-                 progress: bool = True) -> None:
+    def __init__(self, corpus: Sequence[Path], *, preset: str | None, index_dir: Path, progress: bool = True) -> None:
         self.corpus = list(corpus)
         self.index_dir = index_dir
         self.settings = _settings(preset, index_dir)
