@@ -1128,14 +1128,17 @@ def child_ask(spec: AskSpec) -> Json:
 
 def machine_speed(settings: Any) -> Json:
     """The generator's raw prompt and decode tokens/s on this machine (a fresh prompt in a child process)."""
-    from qa.models import resolve_model
+    from qa.models import MODELS, resolve_model
     from qa.native import run_check
+    from qa.threads import resolve
 
     generation = settings.generation
     if generation.backend != "llama_cpp":
         return {}
     path = resolve_model(generation.model, settings.paths.cache, show_progress=False)
-    result = run_check(path, n_threads=generation.n_threads, measure=True)
+    spec = MODELS.get(generation.model)
+    chosen = resolve(generation, settings.paths.cache, path, spec.sha256 if spec else None)
+    result = run_check(path, n_threads=chosen.n_threads, measure=True)
     return {"prompt_tokens_per_s": result.prompt_tokens_per_s, "decode_tokens_per_s": result.decode_tokens_per_s}
 
 

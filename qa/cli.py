@@ -78,14 +78,15 @@ def print_answer(answer: object, *, as_json: bool) -> None:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from qa.pipeline import Assistant, QuestionError
+    from qa.query import clean_question
 
     settings = _settings(args, retrieval={"top_k": args.top_k} if args.top_k else None)
     assistant = Assistant(settings)
     if args.question:
         question = " ".join(args.question)
         try:
-            if question.strip():
-                assistant.warm_up(prime=False)  # loads both models at once
+            clean_question(question, settings.generation.max_question_chars)  # before 2.4 GB of models load
+            assistant.warm_up(prime=False)  # loads both models at once
             print_answer(assistant.ask(question), as_json=args.json)
         except QuestionError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -101,7 +102,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
             return 0
         if not question:
             return 0
-        answer = assistant.ask(question, history=history)
+        try:
+            answer = assistant.ask(question, history=history)
+        except QuestionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            continue
         print_answer(answer, as_json=args.json)
         history.append((question, answer.text))
 

@@ -11,12 +11,12 @@ import sys
 from dataclasses import asdict, dataclass
 from importlib import metadata
 
+from qa import threads
 from qa.native import (
     GeneratorCrashed,
     amx_kernels,
     build_stamp,
     cpu_info,
-    run_check,
     system_info,
 )
 from qa.settings import Settings
@@ -33,11 +33,20 @@ class Finding:
 
 def check_cpu(settings: Settings) -> list[Finding]:
     cpu = cpu_info()
-    threads = settings.generation.n_threads
+    generation = settings.generation
+    setting = f"generation.n_threads={generation.n_threads}, n_threads_batch={generation.n_threads_batch}"
     return [
-        Finding("CPU", f"{cpu.model}, {cpu.logical_cpus} logical CPUs"),
+        Finding("CPU", f"{cpu.model}, {cpu.logical_cpus} logical CPUs, {threads.usable_cores()} usable"),
         Finding("CPU features", " ".join(cpu.features) or "(none of the listed SIMD features)"),
-        Finding("threads", f"n_threads={threads}, n_threads_batch={threads} (generation.n_threads)"),
+        Finding(
+            "threads",
+            setting
+            + (
+                " (0: measured below, else every usable core)"
+                if 0 in (generation.n_threads, generation.n_threads_batch)
+                else ""
+            ),
+        ),
     ]
 
 
@@ -101,25 +110,34 @@ def check_index(settings: Settings) -> list[Finding]:
 
 
 def check_speed(settings: Settings) -> list[Finding]:
-    from qa.models import ModelError, resolve_model
+    from qa.models import MODELS, ModelError, resolve_model
 
-    generation = settings.generation
+    generation, cache = settings.generation, settings.paths.cache
     label = "generator speed"
-    setup = f"{settings.preset} preset, {generation.model}, {generation.n_threads} threads"
     if generation.backend != "llama_cpp":
         return [Finding(label, f"not measured for the {generation.backend} backend")]
     try:
-        path = resolve_model(generation.model, settings.paths.cache, show_progress=False)
-        result = run_check(path, n_threads=generation.n_threads, measure=True)
+        path = resolve_model(generation.model, cache, show_progress=False)
+        sha = MODELS[generation.model].sha256 if generation.model in MODELS else None
+        speeds, _ = threads.measure(path, sha, cache)
+        chosen = threads.resolve(generation, cache, path, sha)
     except (GeneratorCrashed, ModelError) as exc:
         return [Finding(label, str(exc), ok=False)]
-    return [
+    rows = [
         Finding(
-            label,
-            f"prompt processing {result.prompt_tokens_per_s:.0f} tokens/s ({result.prompt_tokens} tokens), "
-            f"decode {result.decode_tokens_per_s:.1f} tokens/s ({result.decode_tokens} tokens); {setup}",
+            f"{label}, {s.threads} thread{'s' if s.threads > 1 else ''}",
+            f"prompt processing {s.prompt_tokens_per_s:.0f} tokens/s, decode {s.decode_tokens_per_s:.1f} tokens/s",
+        )
+        for s in speeds
+    ]
+    return [
+        *rows,
+        Finding(
+            "threads used",
+            f"n_threads={chosen.n_threads} (decode), n_threads_batch={chosen.n_threads_batch} (prompt): "
+            f"{chosen.source}; {settings.preset} preset, {generation.model}",
         ),
-        Finding("self-check", f"a real generation in a child process worked: {result.text.strip()[:60]!r}"),
+        Finding("self-check", f"a real generation in a child process worked with each of {len(speeds)} thread counts"),
     ]
 
 

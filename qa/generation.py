@@ -14,12 +14,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from qa.offline import enforce_offline
 from qa.settings import GenerationSettings
+
+if TYPE_CHECKING:
+    from qa.threads import ThreadChoice
 
 Messages = list[dict[str, str]]
 
@@ -120,6 +123,7 @@ class LlamaCppGenerator:
         self._llm: Any = None
         self._formatter: Any = None
         self._lock = threading.Lock()
+        self.threads: ThreadChoice | None = None
 
     def warm_up(self) -> None:
         if self._llm is not None:
@@ -127,20 +131,23 @@ class LlamaCppGenerator:
         from qa.models import MODELS, resolve_model
 
         enforce_offline()
+        from qa.threads import resolve
+
         path = resolve_model(self.settings.model, self.cache_dir)
         spec = MODELS.get(self.settings.model)
         self.model_sha256 = spec.sha256 if spec else None
+        self.threads = resolve(self.settings, self.cache_dir, path, self.model_sha256)
         if self.settings.self_check:
             from qa.native import ensure_runs
 
-            ensure_runs(path, self.model_sha256, n_threads=self.settings.n_threads, cache_dir=self.cache_dir)
+            ensure_runs(path, self.model_sha256, n_threads=self.threads.n_threads, cache_dir=self.cache_dir)
         from llama_cpp import Llama
 
         self._llm = Llama(
             model_path=str(path),
             n_ctx=self.settings.n_ctx,
-            n_threads=self.settings.n_threads,
-            n_threads_batch=self.settings.n_threads,
+            n_threads=self.threads.n_threads,
+            n_threads_batch=self.threads.n_threads_batch,
             n_batch=512,
             seed=0,
             verbose=False,
@@ -282,7 +289,9 @@ class TransformersGenerator:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        torch.set_num_threads(self.settings.n_threads)
+        from qa.threads import usable_cores
+
+        torch.set_num_threads(self.settings.n_threads or usable_cores())
         self._tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         self._model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
         self._model.eval()

@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from qa.cleaning import clean_text, sections_from_headings
 from qa.types import Document, Page, Section
@@ -203,6 +204,9 @@ def _html_to_text(markup: str) -> tuple[str, str | None]:
     title = " ".join(title_tag.get_text(" ").split()) if title_tag else None
     for tag in soup.find_all(_DROPPED_HTML):
         tag.decompose()
+    for tag in soup.find_all(_is_hidden):  # not shown by a browser, so not a source either
+        if not tag.decomposed:
+            tag.decompose()
     for string in soup.find_all(string=True):
         if isinstance(string, PreformattedString):  # comments, doctype, processing instructions
             string.extract()
@@ -218,6 +222,32 @@ def _html_to_text(markup: str) -> tuple[str, str | None]:
         tag.insert_before("\n\n")
         tag.insert_after("\n\n")
     return soup.get_text(), title or None
+
+
+_ZERO = re.compile(r"0*\.?0*(?:[a-z]+|%)?")  # "0", "0px", "0.0em", "0%"
+
+
+def _hides(declaration: str) -> bool:
+    """One inline CSS declaration that hides its element (``display:none``, ``font-size:0``, ...)."""
+    name, _, value = declaration.partition(":")
+    name, value = name.strip().lower(), value.lower().replace("!important", "").strip()
+    if name == "display":
+        return value == "none"
+    if name == "visibility":
+        return value in ("hidden", "collapse")
+    if name in ("font-size", "opacity"):
+        return bool(value) and _ZERO.fullmatch(value) is not None
+    return False
+
+
+def _is_hidden(tag: Any) -> bool:
+    """An element a browser does not show, or hides from assistive technology: ``hidden``,
+    ``aria-hidden="true"``, or an inline style with ``display:none``, ``visibility:hidden``,
+    ``font-size:0`` or ``opacity:0``. (Stylesheet rules are not evaluated.)"""
+    attrs = getattr(tag, "attrs", None) or {}
+    if "hidden" in attrs or str(attrs.get("aria-hidden", "")).strip().lower() == "true":
+        return True
+    return any(_hides(d) for d in str(attrs.get("style", "")).split(";"))
 
 
 def _markdown_to_text(markdown: str) -> str:

@@ -276,16 +276,17 @@ def check_presets() -> int:
     """Self-check every preset's generator (cached), as scripts/setup.sh does; 1 if one crashes."""
     from qa.models import resolve_model
     from qa.settings import PRESETS, load_settings
+    from qa.threads import resolve
 
     status = 0
     for preset in PRESETS:
         settings = load_settings(preset=preset)
-        generation = settings.generation
-        path = resolve_model(generation.model, settings.paths.cache, show_progress=False)
+        generation, cache = settings.generation, settings.paths.cache
+        path = resolve_model(generation.model, cache, show_progress=False)
+        sha = _pinned_sha(generation.model)
+        threads = resolve(generation, cache, path, sha).n_threads
         try:
-            result = ensure_runs(
-                path, _pinned_sha(generation.model), n_threads=generation.n_threads, cache_dir=settings.paths.cache
-            )
+            result = ensure_runs(path, sha, n_threads=threads, cache_dir=cache)
         except GeneratorCrashed as exc:
             print(f"{preset}: {exc}", file=sys.stderr)
             status = 1

@@ -6,6 +6,7 @@ answer kind, the yes/no flag, the question's content stems or its embedding.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,10 +46,15 @@ class Question:
     notes: tuple[str, ...] = ()
 
 
+# ANSI/VT terminal sequences (colours, cursor moves, titles) pasted from a terminal: CSI and OSC.
+_TERMINAL_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x9b[0-?]*[ -/]*[@-~]")
+
+
 def clean_question(question: object, max_chars: int) -> tuple[str, tuple[str, ...]]:
     """The question with control characters and extra spaces removed, cut to ``max_chars`` (with a note)."""
     if not isinstance(question, str):
         raise QuestionError("The question must be text.")
+    question = _TERMINAL_ESCAPE.sub(" ", question)
     cleaned = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in question)
     cleaned = " ".join(cleaned.split())
     if not cleaned:

@@ -62,7 +62,14 @@ class FocusSettings(_Section):
 class GenerationSettings(_Section):
     backend: Literal["llama_cpp", "transformers"] = "llama_cpp"
     model: str = Field("qwen2.5-coder-1.5b", description="A packaged model name or a path.")
-    n_threads: int = Field(2, ge=1, le=256)
+    n_threads: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="Decoding threads (and prompt threads unless n_threads_batch is set); "
+        "0: the count `qa doctor` measured fastest on this CPU, else every usable core.",
+    )
+    n_threads_batch: int = Field(0, ge=0, le=256, description="Prompt-processing threads; 0: as n_threads.")
     n_ctx: int = Field(2048, ge=256, le=32768)
     max_tokens: int = Field(80, ge=8, le=1024)
     context_words: int = Field(

@@ -99,7 +99,9 @@ class WorkerGenerator:
         self._process: Any = None
         self._conn: Connection | None = None
         self._ids = itertools.count(1)
-        self._lock = threading.RLock()
+        # A plain Lock, not an RLock: stream() holds it across yields, and a server (Gradio) may resume
+        # the generator on another thread, which must be able to release it.
+        self._lock = threading.Lock()
 
     @property
     def pid(self) -> int | None:
@@ -107,8 +109,10 @@ class WorkerGenerator:
 
     def warm_up(self) -> None:
         with self._lock:
-            if self._process is not None and self._process.is_alive():
-                return
+            self._ensure_started()
+
+    def _ensure_started(self) -> None:
+        if self._process is None or not self._process.is_alive():
             self._start()
 
     def _start(self) -> None:
@@ -170,7 +174,7 @@ class WorkerGenerator:
         self, messages: Messages, *, max_tokens: int, choice: Choice | None = None
     ) -> Iterator[str | Generation]:
         with self._lock:
-            self.warm_up()
+            self._ensure_started()
             assert self._conn is not None
             request_id = next(self._ids)
             try:

@@ -14,10 +14,18 @@ from qa.cli import build_parser, main
 SUBCOMMANDS = ("index", "ask", "eval", "serve", "bench")
 
 
-def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "QA_EMBEDDING__MODEL": "hashing-64", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "qa.cli", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "qa.cli", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        input=stdin,
     )
 
 
@@ -100,6 +108,21 @@ def test_empty_question_is_refused_politely(tmp_path: Path) -> None:
     result = _run("ask", "   ", cwd=tmp_path)
     assert result.returncode == 2
     assert "empty" in result.stderr and "Traceback" not in result.stderr
+
+
+NO_MODEL = {"QA_GENERATION__MODEL": "no-such-model"}  # loading a model would fail with another error
+
+
+def test_a_control_character_question_is_refused_before_any_model_loads(tmp_path: Path) -> None:
+    result = _run("ask", "\x01\x02", cwd=tmp_path, env=NO_MODEL)
+    assert result.returncode == 2
+    assert "empty" in result.stderr and "no-such-model" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_interactive_ask_reports_a_bad_question_and_goes_on(tmp_path: Path) -> None:
+    result = _run("ask", cwd=tmp_path, env=NO_MODEL, stdin="\x01\x02\n")
+    assert result.returncode == 0
+    assert "error: The question is empty" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_corrupt_index_names_the_fix(tmp_path: Path) -> None:

@@ -121,6 +121,27 @@ def test_html(tmp_path: Path) -> None:
     assert doc.text[safety.start : safety.end].startswith("Safety\n\nNo serious adverse events")
 
 
+def test_hidden_html_text_is_not_indexed(tmp_path: Path) -> None:
+    page = tmp_path / "hidden.html"
+    page.write_text(
+        """<html><body><p>The visible fact stays.</p>
+        <p style="display: none">secret one</p>
+        <div hidden>secret two</div>
+        <span style="color:red; visibility:hidden !important">secret three</span>
+        <p style="font-size:0px">secret four</p>
+        <p aria-hidden="true">secret five</p>
+        <p style="opacity: 0">secret six</p>
+        <div style="display:none"><p>secret <b>seven</b> nested</p></div>
+        <p style="font-size: 10px; opacity: 0.5">Small print stays.</p>
+        <p aria-hidden="false">Shown to everyone.</p></body></html>""",
+        encoding="utf-8",
+    )
+    text = load_document(page, tmp_path).text
+    assert "secret" not in text
+    for kept in ("The visible fact stays.", "Small print stays.", "Shown to everyone."):
+        assert kept in text
+
+
 def test_markdown(tmp_path: Path) -> None:
     path = tmp_path / "notes.md"
     path.write_text(

@@ -140,6 +140,6 @@ def test_the_real_generator_passes_its_self_check() -> None:
 
     settings = load_settings(environ={}, preset="fast")
     path = resolve_model(settings.generation.model, settings.paths.cache, show_progress=False)
-    result = run_check(path, n_threads=settings.generation.n_threads, measure=True)
+    result = run_check(path, n_threads=2, measure=True)
     assert result.ok and result.decode_tokens >= 8
     assert result.prompt_tokens > 100 and result.prompt_tokens_per_s > 0 and result.decode_tokens_per_s > 0

@@ -46,6 +46,11 @@ def test_each_part_is_analysed_and_embedded_once() -> None:
     assert question.asked == "and how many?"
 
 
+def test_terminal_colour_codes_are_removed_not_left_in_the_words() -> None:
+    pasted = "Who granted the \x1b[31mBreakthrough\x1b[0m Therapy Designation?\x1b]0;title\x07"
+    assert clean_question(pasted, 200) == ("Who granted the Breakthrough Therapy Designation?", ())
+
+
 def test_a_yes_no_question_is_flagged() -> None:
     query = QueryAnalyser(HashingEmbedder(32)).analyse("Is mesutoclax approved in China?")
     assert query.yes_no and query.kind is None

@@ -78,6 +78,44 @@ def test_an_abandoned_stream_does_not_leak_into_the_next_answer(worker: WorkerGe
     assert worker.restarts == 0
 
 
+def test_a_stream_resumed_on_other_threads_releases_the_worker(worker: WorkerGenerator) -> None:
+    """A server resumes a streaming generator on whichever pool thread is free (Gradio does): the
+    lock taken by the first step must be released by the last, or the next question and close() hang."""
+    stream = worker.stream(answer_messages("HANG who granted it?", PASSAGES), max_tokens=40)
+    pieces: list[str | Generation] = []
+    errors: list[BaseException] = []
+
+    def drain() -> None:
+        try:
+            list(stream)
+        except (GeneratorCrashed, RuntimeError) as exc:
+            errors.append(exc)
+
+    stepped, done = threading.Event(), threading.Event()
+
+    def first_step() -> None:  # a pool thread that stays alive, as a server's do
+        pieces.append(next(stream))
+        stepped.set()
+        done.wait(60)
+
+    first = threading.Thread(target=first_step)
+    first.start()
+    assert stepped.wait(60) and pieces == ["The"]  # the child is mid-answer
+    assert worker.pid is not None
+    os.kill(worker.pid, signal.SIGKILL)
+    rest = threading.Thread(target=drain)
+    rest.start()
+    rest.join(timeout=60)
+    done.set()
+    first.join(timeout=60)
+    assert [type(e) for e in errors] == [GeneratorCrashed]
+    assert _ask(worker, "Who granted it?") == "The CDE granted the designation in 2024. [1]"
+    closing = threading.Thread(target=worker.close)
+    closing.start()
+    closing.join(timeout=30)
+    assert not closing.is_alive()
+
+
 def test_a_load_failure_in_the_child_is_raised_as_its_own_type(tmp_path: Path) -> None:
     broken = WorkerGenerator(GenerationSettings(model="missing"), tmp_path, factory="fakes:make_generator")
     with pytest.raises(ModelError, match="Unknown model 'missing'"):
