@@ -7,9 +7,9 @@ of repeated headings, paragraphs and sentence runs, and detection of section hea
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass
 
 from qa.chunking import split_sentences
@@ -216,12 +216,20 @@ class _Deduplicator:
         return "".join(parts), keys
 
     def _near_duplicate(self, key: tuple[str, ...]) -> bool:
-        """At least 90 % of the paragraph's shingles occur in one kept paragraph (this covers Jaccard)."""
+        """At least 90 % of the paragraph's shingles occur in one kept paragraph (this covers Jaccard).
+
+        Exact, and near-linear in the text's length: a paragraph holding ``need`` of the ``n``
+        shingles holds at least one of any ``n - need + 1`` of them, so only the paragraphs listed
+        under the rarest ``n - need + 1`` shingles are candidates, each then counted exactly.
+        Common shingles ("one of the"), listed under most paragraphs, are never scanned.
+        """
         if len(key) < _MIN_SHINGLE_WORDS:
             return False
         shingles = _shingles(key)
-        overlaps = Counter(i for shingle in shingles for i in self.postings.get(shingle, ()))
-        return any(shared >= NEAR_DUPLICATE * len(shingles) for shared in overlaps.values())
+        need = math.ceil(NEAR_DUPLICATE * len(shingles))
+        rarest = sorted(shingles, key=lambda s: len(self.postings.get(s, ())))[: len(shingles) - need + 1]
+        candidates = {i for shingle in rarest for i in self.postings.get(shingle, ())}
+        return any(len(shingles & self.shingles[i]) >= need for i in candidates)
 
     def _remember(self, key: tuple[str, ...]) -> None:
         if len(key) < _MIN_SHINGLE_WORDS:

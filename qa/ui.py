@@ -426,7 +426,9 @@ document.addEventListener("click", function (event) {
 
 
 class _AssistantHolder:
-    """The current assistant; a preset change rebuilds it lazily (under the generation queue)."""
+    """At most one assistant per known preset, built on first use and shared by every session, so
+    switching presets back and forth never loads a model twice (memory stays bounded by the presets).
+    A preset that is not one of ``PRESET_CHOICES`` is refused; ``get()`` without one gives the last chosen."""
 
     def __init__(
         self,
@@ -434,16 +436,23 @@ class _AssistantHolder:
         preset: str,
         factory: Callable[[str], AssistantLike] | None,
     ) -> None:
-        self.assistant = assistant
         self.preset = preset
+        self._by_preset: dict[str, AssistantLike] = {preset: assistant}
         self._factory = factory
         self._lock = threading.Lock()
+
+    @property
+    def assistant(self) -> AssistantLike:
+        return self._by_preset[self.preset]
 
     def get(self, preset: str | None = None) -> AssistantLike:
         with self._lock:
             if preset and preset != self.preset and self._factory is not None:
-                log.info("switching preset %s -> %s", self.preset, preset)
-                self.assistant = self._factory(preset)
+                if preset not in PRESET_CHOICES:
+                    raise ValueError(f"Unknown preset {preset!r}; choose one of: {', '.join(PRESET_CHOICES)}.")
+                if preset not in self._by_preset:
+                    log.info("loading preset %s", preset)
+                    self._by_preset[preset] = self._factory(preset)
                 self.preset = preset
             return self.assistant
 

@@ -111,6 +111,38 @@ def test_near_duplicate_paragraph_dropped() -> None:
     assert clean_text(f"{paragraph}\n\n{variant}\n\nThe end.").text == f"{paragraph}\n\nThe end."
 
 
+def test_near_duplicate_check_looks_only_at_rare_shingles_and_misses_nothing() -> None:
+    """Paragraphs over an 8-word vocabulary share many common shingles; the fast check (only the
+    paragraphs listed under the rarest shingles) agrees with counting against every kept paragraph."""
+    import random
+
+    from qa.cleaning import NEAR_DUPLICATE, _Deduplicator, _shingles
+
+    rng = random.Random(7)
+    vocabulary = "alpha beta gamma delta drug trial dose arm".split()
+    dedup = _Deduplicator()
+    kept: list[set[tuple[str, ...]]] = []
+    kept_keys: list[tuple[str, ...]] = []
+    verdicts = []
+    for _ in range(300):
+        if kept and rng.random() < 0.3:  # an earlier paragraph with a word or two changed
+            words = list(rng.choice(kept_keys))
+            for _ in range(rng.randint(1, 2)):
+                words[rng.randrange(len(words))] = rng.choice(vocabulary)
+            key = tuple(words)
+        else:
+            key = tuple(rng.choice(vocabulary) for _ in range(rng.randint(20, 40)))
+        shingles = _shingles(key)
+        brute = any(len(shingles & earlier) >= NEAR_DUPLICATE * len(shingles) for earlier in kept)
+        assert dedup._near_duplicate(key) == brute
+        verdicts.append(brute)
+        if not brute:
+            dedup._remember(key)
+            kept.append(shingles)
+            kept_keys.append(key)
+    assert any(verdicts) and not all(verdicts)  # both outcomes were exercised
+
+
 def test_paragraph_contained_in_earlier_one_dropped() -> None:
     raw = f"{LONG_A} {LONG_B} {LONG_C}\n\n{LONG_B} {LONG_C}"
     assert clean_text(raw).text == f"{LONG_A} {LONG_B} {LONG_C}"

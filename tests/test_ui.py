@@ -501,7 +501,12 @@ def test_preset_change_rebuilds_the_assistant_once() -> None:
     assert holder.get("accurate") is first and holder.get(None) is first
     fast = holder.get("fast")
     assert fast is not first and holder.get("fast") is fast
+    for _ in range(3):  # back and forth: each preset's assistant is built once and kept
+        assert holder.get("accurate") is first and holder.get("fast") is fast
     assert built == ["fast"]
+    with pytest.raises(ValueError, match="Unknown preset 'huge'"):
+        holder.get("huge")
+    assert built == ["fast"] and holder.get() is fast
 
 
 def test_serve_binds_loopback_without_share_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
