@@ -248,15 +248,19 @@ class _Scan(NamedTuple):
     skipped: list[tuple[str, str]]  # (path, reason) of the files that could not be loaded
 
 
-def _scan(paths: Sequence[Path | str], stored_hashes: dict[str, str]) -> _Scan:
+def _scan(paths: Sequence[Path | str], stored_hashes: dict[str, str], staying: dict[str, str] | None = None) -> _Scan:
     """Load the documents under ``paths``, except files whose raw bytes still hash to ``stored_hashes[doc_id]``.
 
-    Hashing first keeps a no-change rebuild from re-parsing every file.
+    Hashing first keeps a no-change rebuild from re-parsing every file. A file with the same bytes as
+    one met earlier in the scan, or as a document in ``staying`` (content hash -> id, documents that
+    stay whatever the scan finds), is skipped with a reason: identical files under two names would
+    otherwise answer every question with the same passage twice.
     """
     from qa.ingest import IngestError, discover, doc_id_for, load_document
 
     scan = _Scan({}, set(), [])
     first_path: dict[str, Path] = {}
+    same_bytes: dict[str, str] = dict(staying or {})  # content hash -> the document id or path that has it
     for path, root in discover([Path(p) for p in paths]):
         doc_id = doc_id_for(path, root)
         if doc_id in first_path:
@@ -267,6 +271,7 @@ def _scan(paths: Sequence[Path | str], stored_hashes: dict[str, str]) -> _Scan:
             with contextlib.suppress(OSError):
                 if hashlib.sha256(path.read_bytes()).hexdigest() == stored_hashes[doc_id]:
                     scan.unchanged_ids.add(doc_id)
+                    same_bytes.setdefault(stored_hashes[doc_id], str(path))
                     continue
         try:
             doc = load_document(path, root)
@@ -276,6 +281,10 @@ def _scan(paths: Sequence[Path | str], stored_hashes: dict[str, str]) -> _Scan:
         except Exception as exc:  # a parser bug on one odd file must not stop the others
             scan.skipped.append((str(path), f"{path}: unexpected {type(exc).__name__}: {exc}"))
             continue
+        if (twin := same_bytes.get(doc.content_hash)) is not None and twin != doc.id:
+            scan.skipped.append((str(path), f"{path}: the same file as {twin}, which is indexed"))
+            continue
+        same_bytes[doc.content_hash] = str(path)
         scan.loaded[doc.id] = doc
     return scan
 
@@ -327,7 +336,9 @@ class _NextGeneration:
 def _write(job: BuildJob, live: _LiveGeneration) -> BuildReport:
     """Classify the documents; write and publish a new generation unless nothing changed."""
     incremental = live.rebuild_reason is None
-    scan = _scan(job.paths, live.content_hashes() if incremental else {})
+    stored = live.content_hashes() if incremental else {}
+    staying = {h: doc_id for doc_id, h in stored.items()} if job.mode == "add" else {}  # "add" removes nothing
+    scan = _scan(job.paths, stored, staying)
     report = _classify(job, live, scan)
     report.skipped = scan.skipped
     base = live.snapshot if incremental else None

@@ -56,7 +56,9 @@ class SentenceTransformerEmbedder:
                 "(or scripts/setup.sh)."
             ) from exc
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # its "Loading weights" bar is noise on every start
         self._model = SentenceTransformer(str(get_model_path()), device="cpu")
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:

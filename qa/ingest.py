@@ -9,15 +9,19 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
+import logging
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qa.cleaning import clean_text, sections_from_headings
 from qa.types import Document, Page, Section
+
+log = logging.getLogger(__name__)
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (".htm", ".html", ".md", ".pdf", ".txt")
 _MAX_UNPRINTABLE = 0.1  # share of control/replacement characters above which text "looks binary"
@@ -257,16 +261,42 @@ def _markdown_to_text(markdown: str) -> str:
     return markdown
 
 
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _pdf_warnings_named(path: Path) -> Iterator[None]:
+    """pypdf's warnings about a damaged file ("incorrect startxref pointer") re-logged with the file's name."""
+    pypdf_log = logging.getLogger("pypdf")
+    collect, propagate = _Collect(), pypdf_log.propagate
+    pypdf_log.addHandler(collect)
+    pypdf_log.propagate = False
+    try:
+        yield
+    finally:
+        pypdf_log.removeHandler(collect)
+        pypdf_log.propagate = propagate
+        for message in dict.fromkeys(collect.messages):
+            log.warning("%s: %s", path, message)
+
+
 def _read_pdf(data: bytes, path: Path) -> tuple[str, tuple[Page, ...], tuple[Section, ...], str | None]:
     """Clean each page separately and join them with a blank line, recording each page's span."""
     from pypdf import PdfReader
 
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise IngestError(f"{path}: the PDF is encrypted")
-        raw_pages = [page.extract_text() or "" for page in reader.pages]
-        title = reader.metadata.title if reader.metadata else None
+        with _pdf_warnings_named(path):
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise IngestError(f"{path}: the PDF is encrypted")
+            raw_pages = [page.extract_text() or "" for page in reader.pages]
+            title = reader.metadata.title if reader.metadata else None
     except IngestError:
         raise
     except Exception as exc:  # pypdf raises many exception types for damaged files

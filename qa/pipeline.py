@@ -69,6 +69,8 @@ class Assistant:
         With ``prime`` the fixed system prompt is run through the generator once, so that the
         first real question already finds it in the key/value cache.
         """
+        if self.settings.paths.index.exists():
+            self._open_index()  # a corrupt or mismatched index is reported before 2.4 GB of models load
         failures: list[BaseException] = []
 
         def load_generator() -> None:

@@ -45,9 +45,10 @@ class ScriptedGenerator:
         self.model_id = model_id
         self.model_sha256: str | None = None
         self.calls: list[Messages] = []
+        self.warm_ups = 0
 
     def warm_up(self) -> None:
-        return None
+        self.warm_ups += 1
 
     def stream(
         self, messages: Messages, *, max_tokens: int, choice: Choice | None = None

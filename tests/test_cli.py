@@ -125,6 +125,14 @@ def test_interactive_ask_reports_a_bad_question_and_goes_on(tmp_path: Path) -> N
     assert "error: The question is empty" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.integration
+def test_quiet_index_with_the_real_embedder_prints_no_library_progress_bar(tmp_path: Path) -> None:
+    _seeds(tmp_path, {"a.txt": "Gamma is a drug for CLL. It was approved in 2024.\n"})
+    result = _run("index", "--quiet", cwd=tmp_path, env={"QA_EMBEDDING__MODEL": "all-MiniLM-L6-v2"})
+    assert result.returncode == 0, result.stderr
+    assert "Loading weights" not in result.stderr and "it/s" not in result.stderr
+
+
 def test_corrupt_index_names_the_fix(tmp_path: Path) -> None:
     _seeds(tmp_path, {"a.txt": "Gamma is a drug for CLL.\n"})
     assert _run("index", "--quiet", cwd=tmp_path).returncode == 0

@@ -424,6 +424,30 @@ def test_duplicate_document_ids_are_skipped(tmp_path: Path, settings: Settings) 
     assert len(report.skipped) == 1 and "same document id" in report.skipped[0][1]
 
 
+def test_identical_files_under_two_names_are_indexed_once(tmp_path: Path, settings: Settings) -> None:
+    text = "Gamma Report\n\nGamma is a drug for CLL. It was approved in 2024."
+    folder = write_docs(tmp_path / "docs", {"a.txt": text, "b.txt": text, "c.txt": "Delta is a dog."})
+    report = build_index([folder], settings, CountingEmbedder(), progress=False)
+    assert report.added == ["a.txt", "c.txt"]
+    assert report.skipped == [
+        (str(folder / "b.txt"), f"{folder / 'b.txt'}: the same file as {folder / 'a.txt'}, which is indexed")
+    ]
+    again = build_index([folder], settings, CountingEmbedder(), progress=False)  # no change: still skipped
+    assert again.added == [] and again.unchanged == ["a.txt", "c.txt"] and len(again.skipped) == 1
+    index = Index.open(settings.paths.index, settings, HashingEmbedder(32))
+    upload = write_docs(tmp_path / "uploads", {"copy.txt": text})
+    added = index.add_paths([upload / "copy.txt"])  # an upload of a file already indexed under another name
+    assert added.added == [] and "the same file as a.txt" in added.skipped[0][1]
+
+
+def test_a_renamed_file_is_kept_under_its_new_name(tmp_path: Path, settings: Settings) -> None:
+    folder = write_docs(tmp_path / "docs", {"old.txt": "Gamma is a drug for CLL. It was approved in 2024."})
+    build_index([folder], settings, CountingEmbedder(), progress=False)
+    (folder / "old.txt").rename(folder / "new.txt")
+    report = build_index([folder], settings, CountingEmbedder(), progress=False)
+    assert (report.added, report.removed, report.skipped) == (["new.txt"], ["old.txt"], [])
+
+
 def test_open_readers_keep_their_snapshot_until_reload(docs: Path, settings: Settings) -> None:
     build_index([docs], settings, CountingEmbedder(), progress=False)
     reader = Index.open(settings.paths.index, settings, HashingEmbedder(32))

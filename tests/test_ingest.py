@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import pytest
@@ -179,6 +180,18 @@ def test_pdf_pages_and_sections(tmp_path: Path) -> None:
     assert [s.heading for s in doc.sections] == ["Introduction", "Methods"]
     chunks = chunk_document(doc, target_words=90, overlap_words=20)
     assert [(c.page, c.section) for c in chunks] == [(1, "Introduction"), (2, "Methods")]
+
+
+def test_pdf_warnings_name_the_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "damaged.pdf"
+    data = minimal_pdf([["Hello world. This is fine."]])
+    path.write_bytes(data.replace(b"startxref\n", b"startxref\n9"))  # a wrong xref offset pypdf recovers from
+    with caplog.at_level(logging.WARNING):
+        doc = load_document(path, tmp_path)
+    assert doc.text == "Hello world. This is fine."
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned and all(m.startswith(f"{path}: ") for m in warned)
+    assert any("startxref" in m for m in warned)
 
 
 def test_pdf_without_metadata_title_uses_first_line(tmp_path: Path) -> None:

@@ -57,6 +57,17 @@ def _passage_numbered(messages: Messages, needle: str) -> int:
     return 99
 
 
+def test_a_corrupt_index_is_reported_before_the_generator_loads(tmp_path: Path) -> None:
+    from qa.index import CorruptIndex
+
+    assistant, generator = _assistant(tmp_path, lambda m: "unused")
+    for path in (tmp_path / "index").rglob("faiss.index"):
+        path.write_bytes(b"garbage")
+    with pytest.raises(CorruptIndex, match="qa index --rebuild"):
+        assistant.warm_up()
+    assert generator.warm_ups == 0
+
+
 def test_answer_is_cited_to_the_exact_supporting_span(tmp_path: Path) -> None:
     assistant, _ = _assistant(tmp_path, lambda m: f"AbbVie and Roche [{_passage_numbered(m, 'AbbVie')}].")
     answer = assistant.ask("Which companies market venetoclax?")
