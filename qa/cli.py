@@ -113,9 +113,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 # -- serve / eval / bench --------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
+    from qa.access import AccessError
     from qa.ui import serve
 
-    serve(_settings(args), host=args.host, port=args.port, share=args.share)
+    try:
+        serve(_settings(args), host=args.host, port=args.port, share=args.share, no_auth=args.no_auth)
+    except AccessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -170,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 7860)")
     p.add_argument("--share", action="store_true", help="also create a public share link (off by default)")
+    p.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="allow anonymous access on a non-loopback host or share link (documents become read-only); "
+        "otherwise such a server needs users: ui.users_file or QA_UI__USERS",
+    )
     _common(p)
     p.set_defaults(func=cmd_serve)
 

@@ -144,6 +144,8 @@ class ConfidenceSettings(_Section):
 class UISettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
+    users_file: Path | None = Field(None, description="Who may log in: one user:password per line.")
+    users: str = Field("", description="Who may log in, as user:password pairs separated by commas.")
     max_upload_mb: float = Field(20.0, gt=0)
     concurrency: int = Field(1, ge=1, description="Generations at once; the generator is not thread-safe.")
     isolate_generator: bool = Field(

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from qa.access import AccessPolicy
 from qa.citations import MARKER, marker_numbers
 from qa.types import Answer, Citation, Document, Passage
 
@@ -550,10 +551,13 @@ class ChatHandlers:
 class DocumentHandlers:
     """The Documents tab: list the indexed documents, upload (checked, then indexed), remove."""
 
-    def __init__(self, holder: _AssistantHolder, upload_dir: Path, max_mb: float) -> None:
+    def __init__(
+        self, holder: _AssistantHolder, upload_dir: Path, max_mb: float, policy: AccessPolicy | None = None
+    ) -> None:
         self.holder = holder
         self.upload_dir = upload_dir
         self.max_mb = max_mb
+        self.policy = policy or AccessPolicy()
 
     def list_documents(self) -> tuple[list[list[str | int]], Any]:
         """The table rows and the choices of the remove dropdown."""
@@ -566,12 +570,22 @@ class DocumentHandlers:
             infos = []
         return document_rows(infos), gr.update(choices=sorted(info.doc_id for info in infos), value=None)
 
-    def upload(self, files: list[str] | str | None, progress: ProgressLike) -> tuple[Any, ...]:
+    def upload(
+        self, files: list[str] | str | None, progress: ProgressLike, *, username: str | None = None
+    ) -> tuple[Any, ...]:
         """Status, table, remove choices and the cleared upload box."""
         import gradio as gr
 
         if not files:
             return (gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        if refused := self.policy.refuse_change(username):
+            log.warning("upload refused: %s", refused)
+            return (
+                f'<ul class="qa-upload-status"><li class="qa-upload-rejected">{esc(refused)}</li></ul>',
+                gr.skip(),
+                gr.skip(),
+                None,
+            )
         progress(0.0, desc="Checking files")
         saved, messages = self._save([files] if isinstance(files, str) else list(files))
         if saved:
@@ -604,12 +618,15 @@ class DocumentHandlers:
         names = ", ".join(p.name for p in saved)
         return f'<li class="qa-upload-ok">Added {esc(names)}: {esc(summary)}</li>'
 
-    def remove(self, doc_id: str | None) -> tuple[Any, ...]:
+    def remove(self, doc_id: str | None, *, username: str | None = None) -> tuple[Any, ...]:
         """Status, table and remove choices; an uploaded file goes too, any other file is kept."""
         import gradio as gr
 
         if not doc_id:
             return '<div class="qa-upload-status">Choose a document to remove.</div>', gr.skip(), gr.skip()
+        if refused := self.policy.refuse_change(username):
+            log.warning("removing %s refused: %s", doc_id, refused)
+            return f'<div class="qa-upload-status qa-upload-rejected">{esc(refused)}</div>', gr.skip(), gr.skip()
         try:
             sources = {info.doc_id: info.source for info in self.holder.assistant.index.documents()}
             self.holder.get().remove_documents([doc_id])
@@ -795,17 +812,24 @@ def _wire_documents(docs: DocumentHandlers, tab: _DocumentsTab, demo: gr.Blocks)
     """Upload and remove (in the assistant's queue), and the documents table on page load."""
     import gradio as gr
 
-    # Gradio hands its progress tracker to the parameter whose default is one.
+    # Gradio hands its progress tracker to the parameter whose default is one, and the session's
+    # request to a parameter annotated gr.Request (set as a real class: this module's annotations are strings).
     def upload(
         files: list[str] | str | None,
+        request: gr.Request,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
     ) -> tuple[Any, ...]:
-        return docs.upload(files, progress)
+        return docs.upload(files, progress, username=request.username)
 
+    def remove(doc_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+        return docs.remove(doc_id, username=request.username)
+
+    upload.__annotations__ = {"request": gr.Request}
+    remove.__annotations__ = {"request": gr.Request}
     listing = [tab.table, tab.remove_choice]
     private: dict[str, Any] = {"api_visibility": "private"}
     tab.upload.upload(upload, tab.upload, [tab.status, *listing, tab.upload], **private, **_QUEUE_KW)
-    tab.remove.click(docs.remove, tab.remove_choice, [tab.status, *listing], **private, **_QUEUE_KW)
+    tab.remove.click(remove, tab.remove_choice, [tab.status, *listing], **private, **_QUEUE_KW)
     demo.load(docs.list_documents, None, listing, **private, concurrency_limit=None)
 
 
@@ -814,6 +838,7 @@ def build_app(
     settings: Settings | None = None,
     *,
     assistant_factory: Callable[[str], AssistantLike] | None = None,
+    policy: AccessPolicy | None = None,
 ) -> gr.Blocks:
     """The Gradio app around ``assistant``; launch it with ``serve`` (which adds the CSS)."""
     from qa.offline import enforce_offline
@@ -825,7 +850,7 @@ def build_app(
 
     settings = settings or load_settings()
     holder = _AssistantHolder(assistant, settings.preset, assistant_factory or _default_factory(settings))
-    docs = DocumentHandlers(holder, Path(settings.paths.index) / "uploads", settings.ui.max_upload_mb)
+    docs = DocumentHandlers(holder, Path(settings.paths.index) / "uploads", settings.ui.max_upload_mb, policy)
     with gr.Blocks(title="Document Q&A", analytics_enabled=False) as demo:
         turns = gr.State([])
         gr.Markdown("## Document Q&A\nAnswers come only from your indexed documents, each claim linked to its source.")
@@ -856,9 +881,12 @@ def launch(
     port: int | None = None,
     share: bool = False,
     prevent_thread_lock: bool = False,
+    policy: AccessPolicy | None = None,
 ) -> None:
-    """Launch ``demo`` on ``host:port`` (loopback by default) with the app's CSS and theme."""
+    """Launch ``demo`` on ``host:port`` (loopback by default) with the app's CSS and theme; with the
+    policy's users, every route needs a login."""
     demo.launch(
+        auth=list(policy.users) if policy and policy.users else None,
         server_name=host or settings.ui.host,
         server_port=port or settings.ui.port,
         share=share,
@@ -888,26 +916,38 @@ def serve(
     host: str | None = None,
     port: int | None = None,
     share: bool = False,
+    no_auth: bool = False,
     assistant: AssistantLike | None = None,
     assistant_factory: Callable[[str], AssistantLike] | None = None,
     prevent_thread_lock: bool = False,
 ) -> gr.Blocks:
     """Start the UI (blocking unless ``prevent_thread_lock``); loads and warms the assistant first.
 
-    ``assistant_factory(preset)`` builds the assistant for another preset chosen in the UI
-    (default: a real ``Assistant`` with that preset).
+    A server other machines can reach needs users to log in (``qa.access``); ``no_auth`` allows
+    anonymous questions there, with read-only documents. ``assistant_factory(preset)`` builds the
+    assistant for another preset chosen in the UI (default: a real ``Assistant`` with that preset).
     """
+    import sys
+
     from qa.offline import enforce_offline
     from qa.settings import load_settings
 
     enforce_offline()  # before the models load
     settings = with_isolated_generator(settings or load_settings())
+    host = host or settings.ui.host
+    policy = AccessPolicy.for_server(settings.ui, host=host, share=share, no_auth=no_auth)  # before models load
+    if policy.exposed and not policy.login:
+        print(
+            f"warning: serving on {host} without login (--no-auth): anyone who can reach it can ask "
+            "questions; documents are read-only.",
+            file=sys.stderr,
+        )
     if assistant is None:
         from qa.pipeline import Assistant
 
         real = Assistant(settings)
         real.warm_up()
         assistant = real
-    demo = build_app(assistant, settings, assistant_factory=assistant_factory)
-    launch(demo, settings, host=host, port=port, share=share, prevent_thread_lock=prevent_thread_lock)
+    demo = build_app(assistant, settings, assistant_factory=assistant_factory, policy=policy)
+    launch(demo, settings, host=host, port=port, share=share, prevent_thread_lock=prevent_thread_lock, policy=policy)
     return demo

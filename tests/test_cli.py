@@ -133,6 +133,12 @@ def test_quiet_index_with_the_real_embedder_prints_no_library_progress_bar(tmp_p
     assert "Loading weights" not in result.stderr and "it/s" not in result.stderr
 
 
+def test_serve_on_an_exposed_host_without_users_is_refused_at_once(tmp_path: Path) -> None:
+    result = _run("serve", "--host", "0.0.0.0", cwd=tmp_path, env=NO_MODEL)
+    assert result.returncode == 2
+    assert "without login" in result.stderr and "--no-auth" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_corrupt_index_names_the_fix(tmp_path: Path) -> None:
     _seeds(tmp_path, {"a.txt": "Gamma is a drug for CLL.\n"})
     assert _run("index", "--quiet", cwd=tmp_path).returncode == 0

@@ -525,14 +525,16 @@ def test_serve_binds_loopback_without_share_by_default(tmp_path: Path, monkeypat
     assert seen["max_file_size"] == "20mb"
     assert ".qa-refusal" in seen["css"]
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
+    assert seen["auth"] is None  # loopback: one person's tool, no login
     serve(
-        load_settings(environ={}, paths={"index": tmp_path}),
+        load_settings(environ={}, paths={"index": tmp_path}, ui={"users": "alice:pw"}),
         host="0.0.0.0",
         port=8000,
         share=True,
         assistant=FakeAssistant(None),
     )
     assert (seen["server_name"], seen["server_port"], seen["share"]) == ("0.0.0.0", 8000, True)
+    assert seen["auth"] == [("alice", "pw")]
 
 
 # --------------------------------------------------------------------------- a crashing generator
@@ -615,3 +617,102 @@ def test_answer_html_shows_the_proving_sentence_with_the_short_phrase_marked() -
     assert 'href="#src-1"' in proof
     assert "<mark>" not in render_answer_html(answer("NMPA [1]"))
     assert "qa-proof" not in render_answer_html(answer("NMPA", citations=[]))
+
+
+def _post_json(url: str, payload: dict[str, Any]) -> int:
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_a_server_with_users_refuses_anonymous_document_changes_over_http(tmp_path: Path) -> None:
+    """Drive the real server as an anonymous client: the hidden list and remove handlers are posted
+    to the queue directly (as an attacker would, not through the page); nothing changes. A logged-in
+    client still gets answers."""
+    pytest.importorskip("gradio")
+    import socket
+    import time
+
+    from gradio_client import Client
+    from ui_fake_server import FakeAssistant
+
+    from qa.settings import load_settings
+    from qa.ui import serve
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "known.md").write_text("Known title\n\nThe CDE granted the designation.\n", encoding="utf-8")
+    fake = FakeAssistant(seeds, delay=0.0)
+    settings = load_settings(environ={}, paths={"index": tmp_path / "index"}, ui={"users": "alice:s3cret"})
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    demo = serve(settings, port=port, assistant=fake, prevent_thread_lock=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        names = [d["api_name"] for d in demo.config["dependencies"]]
+        for name, data in (("list_documents", []), ("remove", ["known.md"])):
+            status = _post_json(
+                f"{url}/gradio_api/queue/join",
+                {"fn_index": names.index(name), "data": data, "session_hash": "anon", "trigger_id": None},
+            )
+            assert status in (401, 403), (name, status)
+        time.sleep(0.5)
+        assert [d.doc_id for d in fake.index.documents()] == ["known.md"]
+        with pytest.raises(Exception):  # noqa: B017 - gradio_client raises its own error types
+            Client(url, verbose=False)
+        client = Client(url, auth=("alice", "s3cret"), verbose=False)
+        reply = client.predict("Who granted the designation?", 3, "accurate", api_name="/ask")
+        assert "qa-final" in str(reply[1][-1])
+    finally:
+        demo.close()
+
+
+def test_document_changes_are_refused_by_the_handlers_without_a_logged_in_user(tmp_path: Path) -> None:
+    pytest.importorskip("gradio")
+    from ui_fake_server import FakeAssistant
+
+    from qa.access import AccessPolicy
+    from qa.ui import DocumentHandlers, _AssistantHolder
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "known.md").write_text("Known title\n\nA known seed document.\n", encoding="utf-8")
+    upload = tmp_path / "new.txt"
+    upload.write_text("New\n\nA new document.\n", encoding="utf-8")
+    fake = FakeAssistant(seeds, delay=0.0)
+    holder = _AssistantHolder(fake, "accurate", None)
+    for policy, user in ((AccessPolicy((("alice", "pw"),), exposed=True), None), (AccessPolicy(exposed=True), "x")):
+        docs = DocumentHandlers(holder, tmp_path / "up", 1, policy)
+        status, *_ = docs.remove("known.md", username=user)
+        assert "qa-upload-rejected" in status
+        status, *_ = docs.upload([str(upload)], lambda fraction, desc: None, username=user)
+        assert "qa-upload-rejected" in status
+    assert [d.doc_id for d in fake.index.documents()] == ["known.md"]
+    team = DocumentHandlers(holder, tmp_path / "up", 1, AccessPolicy((("alice", "pw"),), exposed=True))
+    status, *_ = team.remove("known.md", username="alice")
+    assert "Removed known.md" in status and fake.index.documents() == []
+
+
+def test_serve_refuses_an_exposed_host_without_users_before_loading_anything(tmp_path: Path) -> None:
+    pytest.importorskip("gradio")
+    from qa.access import AccessError
+    from qa.settings import load_settings
+    from qa.ui import serve
+
+    class Unloadable:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError("the assistant was used before the refusal")
+
+    settings = load_settings(environ={}, paths={"index": tmp_path / "index"})
+    with pytest.raises(AccessError, match="--no-auth"):
+        serve(settings, host="0.0.0.0", port=1, assistant=Unloadable())  # type: ignore[arg-type]
