@@ -259,11 +259,14 @@ def build_answer(question: Question, parts: Sequence[PartAnswer], timings: Mappi
     """The one ``Answer`` for ``question`` from the answers to its parts, citations renumbered in order."""
     texts: list[str] = []
     citations: list[Citation] = []
-    for part in parts:
-        shift = len(citations)
-        texts.append(shift_markers(part.text, shift) if shift else part.text)
-        citations.extend(replace(c, n=c.n + shift) for c in part.citations)
     answered = [p for p in parts if not p.refused]
+    for query, part in zip(question.parts, parts, strict=True):
+        shift = len(citations)
+        text = shift_markers(part.text, shift) if shift else part.text
+        if part.refused and answered:  # say which part the documents don't answer, not a bare contradiction
+            text = prompts.REFUSED_PART_TEXT.format(part=query.text.rstrip(" ?"), text=text)
+        texts.append(text)
+        citations.extend(replace(c, n=c.n + shift) for c in part.citations)
     all_timings: dict[str, float] = {}
     for source in [*(p.timings for p in parts), timings]:
         for key, value in source.items():

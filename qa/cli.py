@@ -73,7 +73,8 @@ def print_answer(answer: object, *, as_json: bool) -> None:
         for c in answer.citations:
             quote = " ".join(c.quote.split())
             print(f"  [{c.n}] {c.title} ({c.doc_id}, chars {c.start}-{c.end}): “{quote}”")
-    print(f"\nconfidence {answer.confidence:.2f} · {answer.timings.get('total', 0.0):.1f} s")
+    sure = "sure the documents don't answer this" if answer.refused else "confidence"
+    print(f"\n{sure} {answer.confidence:.2f} · {answer.timings.get('total', 0.0):.1f} s")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

@@ -59,9 +59,15 @@ def clean_question(question: object, max_chars: int) -> tuple[str, tuple[str, ..
     cleaned = " ".join(cleaned.split())
     if not cleaned:
         raise QuestionError("The question is empty: type a question about your documents.")
-    if len(cleaned) > max_chars:
-        note = f"The question was {len(cleaned):,} characters long; only the first {max_chars:,} were used."
-        return cleaned[:max_chars], (note,)
+    if len(cleaned) > max_chars:  # a long paste usually ends with the question: keep the end
+        kept = cleaned[-max_chars:]
+        if not cleaned[-max_chars - 1].isspace() and " " in kept:
+            kept = kept.split(" ", 1)[1]  # not from the middle of a word
+        note = (
+            f"The question was {len(cleaned):,} characters long; only its last {len(kept):,} were used "
+            "(where a long paste usually asks its question)."
+        )
+        return kept, (note,)
     return cleaned, ()
 
 

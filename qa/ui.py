@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qa.access import AccessPolicy
-from qa.citations import MARKER, marker_numbers
+from qa.citations import MARKER, marker_numbers, strip_markers
 from qa.types import Answer, Citation, Document, Passage
 
 if TYPE_CHECKING:
@@ -127,9 +127,13 @@ def confidence_label(confidence: float) -> str:
     return "low"
 
 
-def _confidence_html(confidence: float) -> str:
-    level = confidence_label(confidence)
+def _confidence_html(confidence: float, *, refused: bool = False) -> str:
+    """An answer's confidence; for a refusal, worded as what it is (how sure we are that the documents
+    don't say), in a neutral colour, so that a sure refusal never reads as a green, sure answer."""
     pct = round(max(0.0, min(1.0, confidence)) * 100)
+    if refused:
+        return f'<span class="qa-confidence qa-conf-refusal">Sure the documents don\'t answer this: {pct}%</span>'
+    level = confidence_label(confidence)
     return f'<span class="qa-confidence qa-conf-{level}">Confidence: {pct}% ({level})</span>'
 
 
@@ -144,7 +148,7 @@ def render_streaming_html(partial_text: str, *, status: str = "Searching the doc
 
 def render_answer_html(answer: Answer, *, seconds: float | None = None) -> str:
     """The final, verified answer (or refusal) as one chat message."""
-    meta = [_confidence_html(answer.confidence)]
+    meta = [_confidence_html(answer.confidence, refused=answer.refused)]
     if seconds is not None:
         meta.append(f'<span class="qa-time">{seconds:.1f} s</span>')
     if answer.standalone_question and answer.standalone_question.strip() != answer.question.strip():
@@ -156,7 +160,7 @@ def render_answer_html(answer: Answer, *, seconds: float | None = None) -> str:
         return (
             '<div class="qa-refusal"><div class="qa-refusal-head"><span class="qa-refusal-icon">⚠️</span> '
             "Not answered from the documents</div>"
-            f'<div class="qa-text">{_text_html(answer.text)}</div>'
+            f'<div class="qa-text">{_text_html(answer.text if answer.citations else strip_markers(answer.text))}</div>'
             f'<div class="qa-reason">Reason: {esc(reason)}</div>{meta_html}</div>'
         )
     valid = {c.n for c in answer.citations}
@@ -382,6 +386,7 @@ APP_CSS = """
 .qa-meta { margin-top: 6px; font-size: 0.85em; color: #4b5563; }
 .qa-confidence { font-weight: 600; }
 .qa-conf-high { color: #047857; } .qa-conf-medium { color: #b45309; } .qa-conf-low { color: #b91c1c; }
+.qa-conf-refusal { color: inherit; font-weight: 400; }
 .qa-refusal { border-left: 4px solid #d97706; background: #fffbeb; padding: 6px 10px; border-radius: 4px; }
 .qa-refusal-head { font-weight: 700; color: #92400e; }
 .qa-reason { font-style: italic; color: #78350f; margin-top: 4px; }

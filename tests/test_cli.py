@@ -164,5 +164,9 @@ def test_ask_prints_the_short_phrase_first_then_the_answer_and_its_sources(capsy
     lines = capsys.readouterr().out.splitlines()
     assert lines[:2] == ["2021  [1]", "It was approved in 2021 [1]."]
     assert f"  [1] A (a.txt, chars 10-45): “{quote}”" in lines
+    assert lines[-1].startswith("confidence ")
     print_answer(answer, as_json=True)
     assert '"short": {\n    "text": "2021"' in capsys.readouterr().out
+    refusal = Answer("Who is the CEO?", "The documents don't say.", [], refused=True, confidence=0.9)
+    print_answer(refusal, as_json=False)
+    assert capsys.readouterr().out.splitlines()[-1].startswith("sure the documents don't answer this 0.90")

@@ -169,6 +169,20 @@ def test_two_part_question_is_answered_part_by_part(tmp_path: Path) -> None:
     assert {c.doc_id for c in answer.citations} == {"market.txt", "drug.txt"}
 
 
+def test_a_part_the_documents_do_not_answer_is_named_not_contradicting_the_other(tmp_path: Path) -> None:
+    def reply(messages: Messages) -> str:
+        question = messages[-1]["content"].rsplit("Question:", 1)[1]
+        if "market" in question:
+            return f"AbbVie and Roche [{_passage_numbered(messages, 'AbbVie')}]."
+        return "NOT FOUND"
+
+    assistant, _ = _assistant(tmp_path, reply)
+    answer = assistant.ask("Which companies market venetoclax, and what did mesutoclax receive?")
+    assert not answer.refused
+    assert answer.text.startswith("AbbVie and Roche [1]. As for “")
+    assert answer.text.endswith("”: The documents don't say."), answer.text
+
+
 def test_stream_yields_text_then_the_verified_answer(tmp_path: Path) -> None:
     assistant, _ = _assistant(tmp_path, lambda m: f"AbbVie and Roche [{_passage_numbered(m, 'AbbVie')}].")
     items = list(assistant.ask_stream("Which companies market venetoclax?"))

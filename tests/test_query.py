@@ -24,7 +24,14 @@ def test_clean_question_strips_controls_and_cuts_with_a_note() -> None:
     assert clean_question(" \x00Who\tmarkets\n it? ", 100) == ("Who markets it?", ())
     text, notes = clean_question("x" * 30, 10)
     assert text == "x" * 10
-    assert notes == ("The question was 30 characters long; only the first 10 were used.",)
+    assert notes == (
+        "The question was 30 characters long; only its last 10 were used "
+        "(where a long paste usually asks its question).",
+    )
+    pasted = "Some context sentence. " * 200 + "Which agency granted the designation?"
+    text, _ = clean_question(pasted, 100)
+    assert text.endswith("Which agency granted the designation?") and len(text) <= 100
+    assert text.split()[0] in ("Some", "context", "sentence.")  # cut between words, never inside one
     with pytest.raises(QuestionError, match="empty"):
         clean_question(" \x07 ", 10)
     with pytest.raises(QuestionError, match="must be text"):

@@ -131,7 +131,9 @@ def test_refusal_looks_different_and_shows_reason() -> None:
     assert "qa-refusal-icon" in html_out
     assert "Reason: No passage is &lt;relevant&gt;." in html_out
     assert "qa-cite" not in html_out
-    assert "Confidence: 30% (low)" in html_out
+    assert "I can&#x27;t answer that from the documents." in html_out  # no dead [1]: nothing is cited
+    assert "Sure the documents don't answer this: 30%" in html_out
+    assert "Confidence:" not in html_out and "qa-conf-high" not in html_out
 
 
 def test_answer_html_shows_standalone_question_and_notes_escaped() -> None:
