@@ -214,6 +214,7 @@ class _LiveGeneration:
     rebuild_reason: str | None = None  # why a full rebuild is needed (None: update incrementally)
     update_error: QAIndexError | None = None  # what an in-place update (add/remove) has to report instead
     keep_docs_outside_paths: bool = True  # full rebuild: re-chunk stored documents that lie outside the paths
+    recorded: dict[str, dict[str, str]] = field(default_factory=dict)  # a corrupt index's manifest entries
 
     def content_hashes(self) -> dict[str, str]:
         return {doc_id: entry["content_hash"] for doc_id, entry in self.documents.items()}
@@ -231,13 +232,46 @@ def _load_live_generation(job: BuildJob) -> _LiveGeneration:
     except CorruptIndex as exc:
         why = f"the existing index is corrupt ({exc})"
         error = corrupt_index(job.directory, str(exc))
-        return _LiveGeneration(rebuild_reason=why, update_error=error, keep_docs_outside_paths=False)
+        recorded = _recorded_documents(job.directory)  # the manifest may have survived what broke the rest
+        return _LiveGeneration(None, {}, why, error, keep_docs_outside_paths=False, recorded=recorded)
     if job.rebuild:
         return _LiveGeneration(snapshot, documents, "rebuild requested", keep_docs_outside_paths=False)
     if mismatch := mismatch_reason(manifest, expected):
         message = f"The index in {job.directory} was built with other settings: {mismatch}; {REBUILD_HINT}."
         return _LiveGeneration(snapshot, documents, mismatch, IndexMismatch(message))
     return _LiveGeneration(snapshot, documents)
+
+
+def _recorded_documents(directory: Path) -> dict[str, dict[str, str]]:
+    """The live generation's manifest entries (id -> content_hash, source), if its manifest is readable."""
+    try:
+        documents: dict[str, dict[str, str]] = read_manifest(current_generation(directory))["documents"]
+        return documents
+    except QAIndexError:
+        return {}
+
+
+def _sources_to_restore(job: BuildJob, live: _LiveGeneration) -> tuple[list[tuple[Path, Path]], list[tuple[str, str]]]:
+    """On a full rebuild, the recorded documents that lie outside the job's paths: the (file, root) of
+    those that still exist, the root chosen so the document keeps its id, and the (id, source) of
+    those that are gone (to report)."""
+    if live.keep_docs_outside_paths or job.mode != "sync":
+        return [], []
+    roots = [Path(p).resolve() for p in job.paths]
+    restore: list[tuple[Path, Path]] = []
+    lost: list[tuple[str, str]] = []
+    for doc_id, entry in sorted((live.documents or live.recorded).items()):
+        source = entry.get("source", "")
+        if not source or _is_under(source, roots):
+            continue
+        if Path(source).is_file():
+            depth = len(Path(doc_id).parts)
+            path = Path(source)
+            same_tail = path.parts[-depth:] == Path(doc_id).parts
+            restore.append((path, path.parents[depth - 1] if same_tail else path.parent))
+        else:
+            lost.append((doc_id, source))
+    return restore, lost
 
 
 class _Scan(NamedTuple):
@@ -248,20 +282,26 @@ class _Scan(NamedTuple):
     skipped: list[tuple[str, str]]  # (path, reason) of the files that could not be loaded
 
 
-def _scan(paths: Sequence[Path | str], stored_hashes: dict[str, str], staying: dict[str, str] | None = None) -> _Scan:
+def _scan(
+    paths: Sequence[Path | str],
+    stored_hashes: dict[str, str],
+    staying: dict[str, str] | None = None,
+    files: Sequence[tuple[Path, Path]] = (),
+) -> _Scan:
     """Load the documents under ``paths``, except files whose raw bytes still hash to ``stored_hashes[doc_id]``.
 
     Hashing first keeps a no-change rebuild from re-parsing every file. A file with the same bytes as
     one met earlier in the scan, or as a document in ``staying`` (content hash -> id, documents that
     stay whatever the scan finds), is skipped with a reason: identical files under two names would
-    otherwise answer every question with the same passage twice.
+    otherwise answer every question with the same passage twice. ``files``: (file, root) pairs to
+    read besides ``paths`` (a full rebuild's documents from elsewhere).
     """
     from qa.ingest import IngestError, discover, doc_id_for, load_document
 
     scan = _Scan({}, set(), [])
     first_path: dict[str, Path] = {}
     same_bytes: dict[str, str] = dict(staying or {})  # content hash -> the document id or path that has it
-    for path, root in discover([Path(p) for p in paths]):
+    for path, root in [*discover([Path(p) for p in paths]), *files]:
         doc_id = doc_id_for(path, root)
         if doc_id in first_path:
             scan.skipped.append((str(path), f"{path}: same document id {doc_id!r} as {first_path[doc_id]}"))
@@ -338,9 +378,10 @@ def _write(job: BuildJob, live: _LiveGeneration) -> BuildReport:
     incremental = live.rebuild_reason is None
     stored = live.content_hashes() if incremental else {}
     staying = {h: doc_id for doc_id, h in stored.items()} if job.mode == "add" else {}  # "add" removes nothing
-    scan = _scan(job.paths, stored, staying)
+    restore, lost = _sources_to_restore(job, live)
+    scan = _scan(job.paths, stored, staying, restore)
     report = _classify(job, live, scan)
-    report.skipped = scan.skipped
+    report.skipped, report.lost = scan.skipped, lost
     base = live.snapshot if incremental else None
     if base is not None and not (report.added or report.changed or report.removed):
         report.chunks_total = len(base)

@@ -69,6 +69,7 @@ class BuildReport:
     chunks_embedded: int = 0
     seconds: float = 0.0
     full_rebuild_reason: str | None = None
+    lost: list[tuple[str, str]] = field(default_factory=list)  # (doc id, source) a full rebuild could not re-read
 
     def summary(self) -> str:
         text = (
@@ -80,6 +81,9 @@ class BuildReport:
             text += f"; {len(self.skipped)} skipped"
         if self.full_rebuild_reason:
             text += f"; full rebuild: {self.full_rebuild_reason}"
+        if self.lost:
+            gone = ", ".join(f"{doc_id} ({source})" for doc_id, source in self.lost)
+            text += f"; NOT RESTORED, their files are gone: {gone}"
         return text
 
 

@@ -150,7 +150,8 @@ def render_answer_html(answer: Answer, *, seconds: float | None = None) -> str:
     """The final, verified answer (or refusal) as one chat message."""
     meta = [_confidence_html(answer.confidence, refused=answer.refused)]
     if seconds is not None:
-        meta.append(f'<span class="qa-time">{seconds:.1f} s</span>')
+        shown = f"{seconds:.1f} s" if seconds >= 0.05 else "under 0.1 s"  # never a "0.0 s"
+        meta.append(f'<span class="qa-time">{shown}</span>')
     if answer.standalone_question and answer.standalone_question.strip() != answer.question.strip():
         meta.append(f'<span class="qa-standalone">Understood as: {esc(answer.standalone_question)}</span>')
     meta_html = '<div class="qa-meta">' + " · ".join(meta) + "</div>"

@@ -199,8 +199,31 @@ def test_documents_from_other_roots_are_kept_until_rebuild(tmp_path: Path, docs:
     assert "upload.txt" in report.unchanged and report.removed == []
     assert "Kiwi" in Index.open(wider.paths.index, wider, HashingEmbedder(32)).chunks(["upload.txt#0"])[0].text
 
+    # A rebuild re-reads every recorded source, and names loudly the ones whose files are gone.
     report = build_index([docs], wider, CountingEmbedder(), rebuild=True, progress=False)
-    assert report.full_rebuild_reason == "rebuild requested" and report.removed == ["upload.txt"]
+    assert report.full_rebuild_reason == "rebuild requested" and report.removed == [] and report.lost == []
+    assert "upload.txt" in report.unchanged
+    (uploads / "upload.txt").unlink()
+    report = build_index([docs], wider, CountingEmbedder(), rebuild=True, progress=False)
+    assert report.removed == ["upload.txt"] and report.lost == [("upload.txt", str(uploads / "upload.txt"))]
+    assert f"NOT RESTORED, their files are gone: upload.txt ({uploads / 'upload.txt'})" in report.summary()
+
+
+def test_a_rebuild_after_corruption_restores_documents_from_other_folders(
+    tmp_path: Path, docs: Path, settings: Settings
+) -> None:
+    elsewhere = write_docs(tmp_path / "elsewhere" / "sub", {"memo.txt": "Memo\n\nKiwi fruit is green."}).parent
+    build_index([docs], settings, CountingEmbedder(), progress=False)
+    index = Index.open(settings.paths.index, settings, HashingEmbedder(32))
+    index.add_paths([elsewhere])
+    assert "sub/memo.txt" in [d.doc_id for d in index.documents()]
+    for path in Path(settings.paths.index).rglob("faiss.index"):
+        path.write_bytes(b"garbage")
+    report = build_index([docs], settings, CountingEmbedder(), rebuild=True, progress=False)
+    assert report.full_rebuild_reason and "corrupt" in report.full_rebuild_reason
+    assert "sub/memo.txt" in report.added and report.lost == []  # the same id, read again from its file
+    reopened = Index.open(settings.paths.index, settings, HashingEmbedder(32))
+    assert "sub/memo.txt" in [d.doc_id for d in reopened.documents()]
 
 
 def test_remove_documents(docs: Path, settings: Settings) -> None:

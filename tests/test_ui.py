@@ -109,6 +109,7 @@ def test_answer_html_shows_confidence_and_source_count() -> None:
     assert "Confidence: 82% (high)" in html_out
     assert "1 source<" in html_out
     assert "2.3 s" in html_out
+    assert '<span class="qa-time">under 0.1 s</span>' in render_answer_html(answer(), seconds=0.01)
 
 
 def test_answer_html_is_one_html_block_for_markdown() -> None:
@@ -325,7 +326,7 @@ def test_history_pairs_and_chat_messages_take_chat_turns() -> None:
 
 
 def _without_time(html_text: str) -> str:
-    return re.sub(r'<span class="qa-time">[0-9.]+ s</span>', "", html_text)
+    return re.sub(r'<span class="qa-time">(?:[0-9.]+|under 0\.1) s</span>', "", html_text)
 
 
 @pytest.fixture
