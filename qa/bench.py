@@ -697,14 +697,6 @@ class Target:
         return value >= self.limit if self.higher_is_better else value <= self.limit
 
 
-def _ask_p50(preset: str) -> Callable[[BenchResults], float | None]:
-    def get(results: BenchResults) -> float | None:
-        ask = results.ask.get(preset)
-        return ask.total_p50_s if ask else None
-
-    return get
-
-
 def _retrieval_at_largest(results: BenchResults) -> float | None:
     rows = [r for r in results.retrieval if r.scale == 100]
     return rows[0].p95_ms if rows else None
@@ -737,7 +729,7 @@ def _ask_field(preset: str, name: str) -> Callable[[BenchResults], float | None]
 
 
 TARGETS = (
-    Target("warm ask() p50, accurate", 3.0, "s", False, _ask_p50("accurate")),
+    Target("warm ask() p50, accurate", 3.0, "s", False, _ask_field("accurate", "total_p50_s")),
     Target(
         "median uncached prompt tokens, accurate",
         150.0,
@@ -747,7 +739,7 @@ TARGETS = (
     ),
     Target("median answer tokens, accurate", 25.0, "tokens", False, _ask_field("accurate", "median_completion_tokens")),
     Target("warm p50 (LLM-answered) / roofline, accurate", 1.3, "x", False, _ask_field("accurate", "roofline_ratio")),
-    Target("warm ask() p50, fast", 1.5, "s", False, _ask_p50("fast")),
+    Target("warm ask() p50, fast", 1.5, "s", False, _ask_field("fast", "total_p50_s")),
     Target("retrieval p95 at 100x (excl. query embedding)", 20.0, "ms", False, _retrieval_at_largest),
     Target("cold start to first answer", 10.0, "s", False, _cold_start),
     Target("peak memory while answering", 3.0, "GB", False, _answer_memory),
@@ -1128,7 +1120,7 @@ def child_ask(spec: AskSpec) -> Json:
 
 def machine_speed(settings: Any) -> Json:
     """The generator's raw prompt and decode tokens/s on this machine (a fresh prompt in a child process)."""
-    from qa.models import MODELS, resolve_model
+    from qa.models import pinned_sha256, resolve_model
     from qa.native import run_check
     from qa.threads import resolve
 
@@ -1136,8 +1128,7 @@ def machine_speed(settings: Any) -> Json:
     if generation.backend != "llama_cpp":
         return {}
     path = resolve_model(generation.model, settings.paths.cache, show_progress=False)
-    spec = MODELS.get(generation.model)
-    chosen = resolve(generation, settings.paths.cache, path, spec.sha256 if spec else None)
+    chosen = resolve(generation, settings.paths.cache, path, pinned_sha256(generation.model))
     result = run_check(path, n_threads=chosen.n_threads, measure=True)
     return {"prompt_tokens_per_s": result.prompt_tokens_per_s, "decode_tokens_per_s": result.decode_tokens_per_s}
 

@@ -110,7 +110,7 @@ def check_index(settings: Settings) -> list[Finding]:
 
 
 def check_speed(settings: Settings) -> list[Finding]:
-    from qa.models import MODELS, ModelError, resolve_model
+    from qa.models import ModelError, pinned_sha256, resolve_model
 
     generation, cache = settings.generation, settings.paths.cache
     label = "generator speed"
@@ -118,7 +118,7 @@ def check_speed(settings: Settings) -> list[Finding]:
         return [Finding(label, f"not measured for the {generation.backend} backend")]
     try:
         path = resolve_model(generation.model, cache, show_progress=False)
-        sha = MODELS[generation.model].sha256 if generation.model in MODELS else None
+        sha = pinned_sha256(generation.model)
         speeds, _ = threads.measure(path, sha, cache)
         chosen = threads.resolve(generation, cache, path, sha)
     except (GeneratorCrashed, ModelError) as exc:

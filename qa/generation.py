@@ -128,14 +128,13 @@ class LlamaCppGenerator:
     def warm_up(self) -> None:
         if self._llm is not None:
             return
-        from qa.models import MODELS, resolve_model
+        from qa.models import pinned_sha256, resolve_model
 
         enforce_offline()
         from qa.threads import resolve
 
         path = resolve_model(self.settings.model, self.cache_dir)
-        spec = MODELS.get(self.settings.model)
-        self.model_sha256 = spec.sha256 if spec else None
+        self.model_sha256 = pinned_sha256(self.settings.model)
         self.threads = resolve(self.settings, self.cache_dir, path, self.model_sha256)
         if self.settings.self_check:
             from qa.native import ensure_runs

@@ -129,6 +129,12 @@ def assemble(
     return target
 
 
+def pinned_sha256(name_or_path: str) -> str | None:
+    """The pinned SHA-256 of a packaged model; None for a model given as a path."""
+    spec = MODELS.get(name_or_path)
+    return spec.sha256 if spec else None
+
+
 def resolve_model(name_or_path: str, cache_dir: Path, *, show_progress: bool = True) -> Path:
     """A packaged model name (assembled and verified) or a path to an existing GGUF file."""
     spec = MODELS.get(name_or_path)

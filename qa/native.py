@@ -11,6 +11,7 @@ and CPU, so it is paid once, not on every start.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -114,8 +115,10 @@ def llama_library_files() -> list[Path]:
     return sorted(p for p in lib.glob("*.so*") if p.is_file()) if lib.is_dir() else []
 
 
-def build_key(model_identity: str, n_threads: int) -> str:
-    """A key for one build of llama.cpp, one model file and one CPU (and thread count)."""
+@functools.cache
+def _build_digest() -> bytes:
+    """The installed llama.cpp build (version and library files) on this CPU; hashed once per process,
+    since the self-check and the thread choice both key on it at start-up."""
     digest = hashlib.sha256()
     try:
         digest.update(metadata.version("llama-cpp-python").encode())
@@ -124,8 +127,14 @@ def build_key(model_identity: str, n_threads: int) -> str:
     for path in llama_library_files():
         digest.update(path.name.encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
-    digest.update(model_identity.encode())
     digest.update(_cpu_identity().encode())
+    return digest.digest()
+
+
+def build_key(model_identity: str, n_threads: int) -> str:
+    """A key for one build of llama.cpp, one model file and one CPU (and thread count)."""
+    digest = hashlib.sha256(_build_digest())
+    digest.update(model_identity.encode())
     digest.update(str(n_threads).encode())
     return digest.hexdigest()[:24]
 
@@ -274,7 +283,7 @@ def _child(model_path: str, n_threads: int, measure: bool) -> CheckResult:
 
 def check_presets() -> int:
     """Self-check every preset's generator (cached), as scripts/setup.sh does; 1 if one crashes."""
-    from qa.models import resolve_model
+    from qa.models import pinned_sha256, resolve_model
     from qa.settings import PRESETS, load_settings
     from qa.threads import resolve
 
@@ -283,7 +292,7 @@ def check_presets() -> int:
         settings = load_settings(preset=preset)
         generation, cache = settings.generation, settings.paths.cache
         path = resolve_model(generation.model, cache, show_progress=False)
-        sha = _pinned_sha(generation.model)
+        sha = pinned_sha256(generation.model)
         threads = resolve(generation, cache, path, sha).n_threads
         try:
             result = ensure_runs(path, sha, n_threads=threads, cache_dir=cache)
@@ -294,13 +303,6 @@ def check_presets() -> int:
         said = "passed before (cached)" if result is None else f"generated {result.text.strip()[:40]!r}"
         print(f"{preset} preset ({generation.model}): generation self-check ok, {said}")
     return status
-
-
-def _pinned_sha(model: str) -> str | None:
-    from qa.models import MODELS
-
-    spec = MODELS.get(model)
-    return spec.sha256 if spec else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
