@@ -22,7 +22,7 @@ from qa.query import Query, Question
 from qa.questions import FOLLOW_UP, says_not_found
 from qa.retrieval import HybridRetriever
 from qa.settings import Settings
-from qa.signals import answer_signals, judged
+from qa.signals import PROBABILITY_SIGNALS, answer_signals, judged
 from qa.text import words
 from qa.types import Answer, Citation, Passage, RefusalReason, Span
 from qa.verification import Verifier, gate, refusal_confidence, relevance_of
@@ -149,7 +149,7 @@ class AnswerPath:
         signals = {**signals, **checked.features}
         if checked.refusal is not None:
             return self._refusal(checked.refusal, pool, relevance, timings, raw=raw, signals=signals)
-        confidence = self.answer_model(signals) if self.answer_model else checked.confidence
+        confidence = self.answer_model(signals) if _applies(self.answer_model, signals) else checked.confidence
         if confidence < self.settings.confidence.min_answer:
             refusal = self._refusal(RefusalReason.LOW_CONFIDENCE, pool, relevance, timings, raw=raw, signals=signals)
             return replace(refusal, confidence=round(1.0 - confidence, 3))
@@ -196,7 +196,7 @@ class AnswerPath:
         signals: Mapping[str, float] | None = None,
     ) -> PartAnswer:
         signals = {"relevance": round(relevance, 4), **(signals or {}), "generated": float(raw is not None)}
-        if self.refusal_model:
+        if _applies(self.refusal_model, signals, generated=raw is not None):
             confidence = self.refusal_model(signals)
         else:
             confidence = refusal_confidence(relevance, self.settings.confidence)
@@ -231,6 +231,15 @@ class AnswerPath:
         terms = ", ".join(f"“{m}”" for m in missing)
         text = f"{prompts.FALSE_PREMISE_TEXT.format(terms=terms)} {citation.quote.strip()} [1]"
         return replace(refusal, text=text, citations=(citation,))
+
+
+def _applies(model: Logistic, signals: Mapping[str, float], *, generated: bool = True) -> bool:
+    """Whether the fitted ``model`` fits these signals. Not when it weighs the model's token probabilities
+    and a generation came without them (a backend that gives none, such as a remote server without
+    logprobs): each missing one would count as 0, a log-probability of certainty. The formula is used then."""
+    if not model:
+        return False
+    return not generated or "mean_logprob" in signals or not any(n in model.weights for n in PROBABILITY_SIGNALS)
 
 
 def _generation_timings(generation: Generation) -> dict[str, float]:

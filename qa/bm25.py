@@ -22,6 +22,14 @@ FORMAT_VERSION = 2
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
+K1 = 1.5
+B = 0.75
+
+
+def idf_of(n_docs: int, df: int) -> float:
+    """Lucene's always-positive BM25 inverse document frequency of a term in ``df`` of ``n_docs`` texts."""
+    return float(np.log((n_docs - df + 0.5) / (df + 0.5) + 1.0))
+
 
 @functools.lru_cache(maxsize=1 << 16)
 def _stem(token: str) -> str:
@@ -45,7 +53,7 @@ def tokenize(text: str) -> list[str]:
 class BM25Index:
     """Okapi BM25 (``k1``, ``b``) over a fixed set of int-id texts; rebuilt when the corpus changes."""
 
-    def __init__(self, k1: float = 1.5, b: float = 0.75) -> None:
+    def __init__(self, k1: float = K1, b: float = B) -> None:
         self.k1 = k1
         self.b = b
         self.ids = np.zeros(0, dtype=np.int64)
@@ -151,8 +159,7 @@ class BM25Index:
             int(self._indptr[self.vocab[t] + 1] - self._indptr[self.vocab[t]]) if t in self.vocab else 0
             for t in tokenize(word)
         ]
-        df = min(frequencies, default=0)
-        return float(np.log((n - df + 0.5) / (df + 0.5) + 1.0))
+        return idf_of(n, min(frequencies, default=0))
 
     def has_term(self, word: str) -> bool:
         """Whether every token of ``word`` occurs somewhere in the indexed texts."""

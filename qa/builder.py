@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
 
@@ -47,6 +47,7 @@ from qa.index_format import (
     corrupt_index,
     current_generation,
     current_generation_or_none,
+    document_row,
     expected_header,
     mismatch_reason,
     read_manifest,
@@ -75,7 +76,7 @@ class BuildJob:
     lock_timeout: float = 0.0  # seconds to wait for another writer before raising IndexLocked
 
 
-def build_index(
+def build_folder_index(
     paths: Sequence[Path | str],
     settings: Settings,
     embedder: Embedder,
@@ -205,11 +206,25 @@ def _publish(directory: Path, tmp: Path) -> Path:
 # --------------------------------------------------------------------------- what there is and what changed
 
 
+class StoredIndex(Protocol):
+    """What a write reads from the live index it updates (a generation here, tables in PostgreSQL)."""
+
+    def __len__(self) -> int: ...
+
+    def get_document(self, doc_id: str) -> Document: ...
+
+    def chunk_texts(self, doc_ids: Sequence[str]) -> list[tuple[int, str]]: ...
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
-class _LiveGeneration:
+class LiveIndex:
     """The live generation as a build finds it."""
 
-    snapshot: IndexSnapshot | None = None  # loaded if readable and consistent
+    snapshot: StoredIndex | None = None  # loaded if readable and consistent
     documents: dict[str, dict[str, str]] = field(default_factory=dict)  # its manifest: id -> content_hash, source
     rebuild_reason: str | None = None  # why a full rebuild is needed (None: update incrementally)
     update_error: QAIndexError | None = None  # what an in-place update (add/remove) has to report instead
@@ -220,7 +235,7 @@ class _LiveGeneration:
         return {doc_id: entry["content_hash"] for doc_id, entry in self.documents.items()}
 
 
-def _load_live_generation(job: BuildJob) -> _LiveGeneration:
+def _load_live_generation(job: BuildJob) -> LiveIndex:
     expected = expected_header(job.settings, job.embedder)
     try:
         generation = current_generation(job.directory)
@@ -228,18 +243,18 @@ def _load_live_generation(job: BuildJob) -> _LiveGeneration:
         documents = manifest["documents"]
         snapshot = IndexSnapshot.load(generation, manifest)
     except IndexNotFound:
-        return _LiveGeneration(rebuild_reason="no index yet")
+        return LiveIndex(rebuild_reason="no index yet")
     except CorruptIndex as exc:
         why = f"the existing index is corrupt ({exc})"
         error = corrupt_index(job.directory, str(exc))
         recorded = _recorded_documents(job.directory)  # the manifest may have survived what broke the rest
-        return _LiveGeneration(None, {}, why, error, keep_docs_outside_paths=False, recorded=recorded)
+        return LiveIndex(None, {}, why, error, keep_docs_outside_paths=False, recorded=recorded)
     if job.rebuild:
-        return _LiveGeneration(snapshot, documents, "rebuild requested", keep_docs_outside_paths=False)
+        return LiveIndex(snapshot, documents, "rebuild requested", keep_docs_outside_paths=False)
     if mismatch := mismatch_reason(manifest, expected):
         message = f"The index in {job.directory} was built with other settings: {mismatch}; {REBUILD_HINT}."
-        return _LiveGeneration(snapshot, documents, mismatch, IndexMismatch(message))
-    return _LiveGeneration(snapshot, documents)
+        return LiveIndex(snapshot, documents, mismatch, IndexMismatch(message))
+    return LiveIndex(snapshot, documents)
 
 
 def _recorded_documents(directory: Path) -> dict[str, dict[str, str]]:
@@ -251,7 +266,7 @@ def _recorded_documents(directory: Path) -> dict[str, dict[str, str]]:
         return {}
 
 
-def _sources_to_restore(job: BuildJob, live: _LiveGeneration) -> tuple[list[tuple[Path, Path]], list[tuple[str, str]]]:
+def _sources_to_restore(job: BuildJob, live: LiveIndex) -> tuple[list[tuple[Path, Path]], list[tuple[str, str]]]:
     """On a full rebuild, the recorded documents that lie outside the job's paths: the (file, root) of
     those that still exist, the root chosen so the document keeps its id, and the (id, source) of
     those that are gone (to report)."""
@@ -334,7 +349,7 @@ def _is_under(source: str, roots: Sequence[Path]) -> bool:
     return any(path == root or path.is_relative_to(root) for root in roots)
 
 
-def _classify(job: BuildJob, live: _LiveGeneration, scan: _Scan) -> BuildReport:
+def _classify(job: BuildJob, live: LiveIndex, scan: _Scan) -> BuildReport:
     """Sort document ids into added, changed, removed and unchanged."""
     stored = live.content_hashes()
     loaded = scan.loaded
@@ -363,18 +378,28 @@ def _classify(job: BuildJob, live: _LiveGeneration, scan: _Scan) -> BuildReport:
 
 
 @dataclass(frozen=True)
-class _NextGeneration:
+class NextGeneration:
     """What the generation being written holds: ``base`` minus ``docs_to_drop``, plus ``docs``."""
 
-    base: IndexSnapshot | None  # the live generation an update starts from (None: start empty)
+    base: StoredIndex | None  # the live index an update starts from (None: start empty)
     docs_to_drop: list[str]  # ids of the base's documents that are removed or replaced
     docs: list[Document]  # the documents to add, with their chunks and the chunks' vectors (same rows)
     chunks: list[Chunk]
     vectors: np.ndarray
 
 
-def _write(job: BuildJob, live: _LiveGeneration) -> BuildReport:
+def _write(job: BuildJob, live: LiveIndex) -> BuildReport:
     """Classify the documents; write and publish a new generation unless nothing changed."""
+    report, next_generation = plan_write(job, live)
+    if next_generation is None:
+        return report
+    report.chunks_total = _write_and_publish(job, next_generation)
+    return report
+
+
+def plan_write(job: BuildJob, live: LiveIndex) -> tuple[BuildReport, NextGeneration | None]:
+    """What a write does, whatever the backend: the report, and the documents, chunks and vectors
+    to store (None when nothing changed). Added and changed documents are chunked and embedded."""
     incremental = live.rebuild_reason is None
     stored = live.content_hashes() if incremental else {}
     staying = {h: doc_id for doc_id, h in stored.items()} if job.mode == "add" else {}  # "add" removes nothing
@@ -385,20 +410,19 @@ def _write(job: BuildJob, live: _LiveGeneration) -> BuildReport:
     base = live.snapshot if incremental else None
     if base is not None and not (report.added or report.changed or report.removed):
         report.chunks_total = len(base)
-        return report
+        return report, None
 
     docs = _docs_to_chunk(live, base, report, scan.loaded)
     chunks = [c for doc in docs for c in _chunk_document(doc, job.settings)]
     vectors, n_embedded = _vectors(job, chunks, base, report.changed)
     docs_to_drop = sorted(set(report.removed) | set(report.changed)) if base is not None else []
-    report.chunks_total = _write_and_publish(job, _NextGeneration(base, docs_to_drop, docs, chunks, vectors))
     report.chunks_added = len(chunks)
     report.chunks_embedded = n_embedded
-    return report
+    return report, NextGeneration(base, docs_to_drop, docs, chunks, vectors)
 
 
 def _docs_to_chunk(
-    live: _LiveGeneration, base: IndexSnapshot | None, report: BuildReport, loaded: dict[str, Document]
+    live: LiveIndex, base: StoredIndex | None, report: BuildReport, loaded: dict[str, Document]
 ) -> list[Document]:
     """An update chunks the added and changed documents only; a full rebuild chunks all, in id order,
     taking the kept documents that were not loaded from the paths from the live generation."""
@@ -425,7 +449,7 @@ def _chunk_document(doc: Document, settings: Settings) -> list[Chunk]:
 
 
 def _vectors(
-    job: BuildJob, chunks: list[Chunk], base: IndexSnapshot | None, changed_doc_ids: list[str]
+    job: BuildJob, chunks: list[Chunk], base: StoredIndex | None, changed_doc_ids: list[str]
 ) -> tuple[np.ndarray, int]:
     """Vectors for ``chunks``: reused where a changed document kept a chunk's exact text, else embedded."""
     reusable_id: dict[str, int] = {}  # chunk text -> int id of a stored chunk with that text
@@ -438,7 +462,7 @@ def _vectors(
     texts = [chunks[r].text for r in embed_rows]
     vectors[embed_rows] = _embed(job.embedder, texts, job.settings.embedding.batch_size, job.progress)
     if base is not None and reuse_rows:
-        vectors[reuse_rows] = base.store.get(np.array([reusable_id[chunks[r].text] for r in reuse_rows]))
+        vectors[reuse_rows] = base.vectors(np.array([reusable_id[chunks[r].text] for r in reuse_rows]))
     return vectors, len(embed_rows)
 
 
@@ -464,7 +488,7 @@ def _embed(embedder: Embedder, texts: list[str], batch_size: int, progress: bool
     return np.ascontiguousarray(vectors / norms, dtype=np.float32)
 
 
-def _write_and_publish(job: BuildJob, next_generation: _NextGeneration) -> int:
+def _write_and_publish(job: BuildJob, next_generation: NextGeneration) -> int:
     """Write ``next_generation`` into a temp folder and publish it; returns its chunk count."""
     tmp = job.directory / f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
@@ -481,12 +505,14 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _write_generation(job: BuildJob, tmp: Path, next_generation: _NextGeneration) -> int:
+def _write_generation(job: BuildJob, tmp: Path, next_generation: NextGeneration) -> int:
     """Write a complete generation into ``tmp``; returns its chunk count."""
     base, chunks = next_generation.base, next_generation.chunks
+    if base is not None and not isinstance(base, IndexSnapshot):
+        raise TypeError(f"a folder generation is written over a folder generation, not {type(base).__name__}")
     first_id = int(base.store.ids().max()) + 1 if base is not None and len(base) else 0
     ids = np.arange(first_id, first_id + len(chunks), dtype=np.int64)
-    n_chunks, documents, dropped_ids = _write_meta(tmp / META_FILE, next_generation, ids)
+    n_chunks, documents, dropped_ids = _write_meta(tmp / META_FILE, base, next_generation, ids)
 
     store = base.store if base is not None else create_store("flat", job.embedder.dim)
     store.delete(dropped_ids)
@@ -527,27 +553,15 @@ CREATE INDEX chunks_by_doc ON chunks(doc_id, ordinal);
 """
 
 
-def _doc_row(doc: Document) -> tuple[Any, ...]:
-    return (
-        doc.id,
-        doc.title,
-        doc.source,
-        doc.content_hash,
-        doc.text,
-        json.dumps([[p.number, p.start, p.end] for p in doc.pages]),
-        json.dumps([[s.heading, s.start, s.end] for s in doc.sections]),
-    )
-
-
 def _write_meta(
-    path: Path, next_generation: _NextGeneration, ids: np.ndarray
+    path: Path, base: IndexSnapshot | None, next_generation: NextGeneration, ids: np.ndarray
 ) -> tuple[int, dict[str, dict[str, str]], np.ndarray]:
     """Write the new ``meta.sqlite`` (a modified copy of the base's for an update).
 
     Returns the number of chunks, the manifest's document entries, and the ids of the
     chunks dropped from the base.
     """
-    base, docs_to_drop = next_generation.base, next_generation.docs_to_drop
+    docs_to_drop = next_generation.docs_to_drop
     if base is not None:
         shutil.copyfile(base.path / META_FILE, path)
     db = sqlite3.connect(path)
@@ -562,7 +576,9 @@ def _write_meta(
                 dropped = [r[0] for r in db.execute(f"SELECT id FROM chunks WHERE doc_id IN ({marks})", docs_to_drop)]
                 db.execute(f"DELETE FROM chunks WHERE doc_id IN ({marks})", docs_to_drop)
                 db.execute(f"DELETE FROM documents WHERE id IN ({marks})", docs_to_drop)
-            db.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?)", [_doc_row(d) for d in next_generation.docs])
+            db.executemany(
+                "INSERT INTO documents VALUES (?,?,?,?,?,?,?)", [document_row(d) for d in next_generation.docs]
+            )
             db.executemany(
                 "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
                 [

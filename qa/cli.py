@@ -38,7 +38,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 # -- index ---------------------------------------------------------------------------
 def cmd_index(args: argparse.Namespace) -> int:
     from qa.embedding import create_embedder
-    from qa.index import build_index
+    from qa.index import build_index, index_location
 
     settings = _settings(args)
     paths = [Path(p) for p in args.paths] or [settings.paths.seeds]
@@ -46,7 +46,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     report = build_index(paths, settings, embedder, rebuild=args.rebuild, progress=not args.quiet)
     for path, reason in report.skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
-    print(f"Index {settings.paths.index}/: {report.summary()}")
+    print(f"Index {index_location(settings)}: {report.summary()}")
     if report.chunks_total == 0:
         print("The index is empty: add .txt, .md, .html or .pdf files and run `qa index` again.", file=sys.stderr)
         return 1

@@ -98,6 +98,13 @@ def check_models(settings: Settings) -> list[Finding]:
 def check_index(settings: Settings) -> list[Finding]:
     from qa.index import QAIndexError, read_live_manifest
 
+    if settings.index.backend == "postgres":
+        from qa.pg_index import describe_pg_index
+
+        try:
+            return [Finding("index", describe_pg_index(settings))]
+        except QAIndexError as exc:
+            return [Finding("index", str(exc), ok=False)]
     folder = settings.paths.index
     try:
         manifest = read_live_manifest(folder)

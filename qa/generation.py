@@ -1,4 +1,5 @@
-"""Chat generators: llama.cpp over the packaged GGUF (default) or a local Hugging Face folder.
+"""Chat generators: llama.cpp over the packaged GGUF (default), a local Hugging Face folder, or a
+server speaking the OpenAI chat API (``qa.remote``).
 
 A generator streams text for a list of chat messages, greedily, and ends the stream with
 a ``Generation``: the whole text with how long prompt processing and decoding took.
@@ -326,7 +327,14 @@ class TransformersGenerator:
 
 
 def create_generator(settings: GenerationSettings, cache_dir: Path, *, isolate: bool | None = None) -> Generator:
-    """Factory choosing the backend named in the settings; ``isolate`` runs it in a worker process."""
+    """Factory choosing the backend named in the settings; ``isolate`` runs it in a worker process.
+
+    A remote (``openai``) generator is never isolated: its native code runs in the server, and a
+    failure there is already an exception here."""
+    if settings.backend == "openai":
+        from qa.remote import OpenAIGenerator
+
+        return OpenAIGenerator(settings)
     if settings.isolate if isolate is None else isolate:
         from qa.worker import WorkerGenerator
 
@@ -335,4 +343,4 @@ def create_generator(settings: GenerationSettings, cache_dir: Path, *, isolate: 
         return LlamaCppGenerator(settings, cache_dir)
     if settings.backend == "transformers":
         return TransformersGenerator(settings)
-    raise ValueError(f"Unknown generation backend {settings.backend!r}; use llama_cpp or transformers.")
+    raise ValueError(f"Unknown generation backend {settings.backend!r}; use llama_cpp, transformers or openai.")

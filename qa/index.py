@@ -22,18 +22,21 @@ This module is the public face of the index; the work is done in three modules:
 * :mod:`qa.index_format` holds what both share: file names, the manifest, errors, records.
 
 :class:`IndexReader` and :class:`SnapshotReader` are what the rest of ``qa`` reads from an
-index; a second backend (PostgreSQL) would implement them next to :class:`Index`.
+index, :class:`WritableIndex` what it writes. :func:`open_index`, :func:`build_index` and
+:func:`drop_index` choose the backend from ``settings.index.backend``: this folder
+(:class:`Index`) or a PostgreSQL database (:mod:`qa.pg_index`, :mod:`qa.pg_builder`).
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from qa.builder import BuildJob, IndexLock, UpdateMode, build_index, run_build
+from qa.builder import BuildJob, IndexLock, UpdateMode, build_folder_index, run_build
 from qa.embedding import Embedder
 from qa.index_format import (
     BuildReport,
@@ -64,8 +67,12 @@ __all__ = [
     "IndexSnapshot",
     "QAIndexError",
     "SnapshotReader",
+    "WritableIndex",
     "build_index",
+    "drop_index",
     "embedder_fingerprint",
+    "index_exists",
+    "index_location",
     "open_index",
     "read_live_manifest",
 ]
@@ -101,7 +108,13 @@ class IndexReader(Protocol):
 
 
 class SnapshotReader(IndexReader, Protocol):
-    """One consistent view of an index, with the two candidate searches hybrid retrieval fuses."""
+    """One consistent view of an index, with the two candidate searches hybrid retrieval fuses.
+
+    Used in a ``with`` block: a database snapshot holds a connection until the block ends."""
+
+    def __enter__(self) -> SnapshotReader: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
     def dense_search(self, query_vector: np.ndarray, n: int) -> list[int]:
         """Ids of the (up to) ``n`` chunks nearest the normalised ``query_vector``, nearest first."""
@@ -114,6 +127,22 @@ class SnapshotReader(IndexReader, Protocol):
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         """The stored normalised vectors of chunk ids, one row each (for the cosine scores)."""
         ...
+
+
+class WritableIndex(IndexReader, Protocol):
+    """An opened index of either backend: the reads, the writes the UI makes, and its lifecycle."""
+
+    directory: Path  # the index folder (for the PostgreSQL backend, where uploaded files are kept)
+
+    def reload(self) -> None: ...
+
+    def add_paths(
+        self, paths: Sequence[Path | str], *, progress: bool = False, lock_timeout: float = 60.0
+    ) -> BuildReport: ...
+
+    def remove_documents(self, doc_ids: Sequence[str], *, lock_timeout: float = 60.0) -> BuildReport: ...
+
+    def close(self) -> None: ...
 
 
 class Index:
@@ -214,6 +243,73 @@ class Index:
         self._snapshot.close()
 
 
-def open_index(settings: Settings, embedder: Embedder) -> IndexReader:
-    """The index ``settings`` point at, opened for reading: where a second backend would be chosen."""
+def open_index(settings: Settings, embedder: Embedder) -> WritableIndex:
+    """The index ``settings`` point at, opened: the folder (``index.backend = "local"``) or PostgreSQL.
+
+    Raises :class:`IndexNotFound` when nothing has been built there yet."""
+    if settings.index.backend == "postgres":
+        from qa.pg_index import PgIndex
+
+        return PgIndex.open(settings, embedder)
     return Index.open(settings.paths.index, settings, embedder)
+
+
+def build_index(
+    paths: Sequence[Path | str],
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    rebuild: bool = False,
+    progress: bool = True,
+    lock_timeout: float = 0.0,
+) -> BuildReport:
+    """Bring the index ``settings`` point at up to date with the documents under ``paths``.
+
+    Incremental by content hash on both backends; see :func:`qa.builder.build_folder_index`."""
+    if settings.index.backend == "postgres":
+        from qa.pg_builder import run_pg_build
+
+        job = BuildJob(
+            Path(settings.paths.index),
+            settings,
+            embedder,
+            "sync",
+            paths=tuple(paths),
+            rebuild=rebuild,
+            progress=progress,
+            lock_timeout=lock_timeout,
+        )
+        return run_pg_build(job)
+    return build_folder_index(paths, settings, embedder, rebuild=rebuild, progress=progress, lock_timeout=lock_timeout)
+
+
+def index_exists(settings: Settings) -> bool:
+    """Whether there is anything to open where ``settings`` point (cheap for the folder backend)."""
+    if settings.index.backend == "postgres":
+        from qa.pg_store import connect, has_index
+
+        conn = connect(settings.index)
+        try:
+            return has_index(conn, settings.index.schema_name)
+        finally:
+            conn.close()
+    return Path(settings.paths.index).exists()
+
+
+def index_location(settings: Settings) -> str:
+    """Where the index is, for messages: ``index/`` or ``PostgreSQL schema 'qa' at postgresql://…``."""
+    if settings.index.backend == "postgres":
+        from qa.pg_store import redact
+
+        return f"PostgreSQL schema {settings.index.schema_name!r} at {redact(settings.index.url)}"
+    return f"{settings.paths.index}/"
+
+
+def drop_index(settings: Settings) -> None:
+    """Delete the index ``settings`` point at (the folder, or the PostgreSQL schema)."""
+    if settings.index.backend == "postgres":
+        from qa.pg_index import drop_pg_index
+
+        drop_pg_index(settings)
+        return
+    shutil.rmtree(settings.paths.index, ignore_errors=True)

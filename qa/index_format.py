@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from qa.embedding import Embedder
 from qa.settings import Settings
+from qa.types import Chunk, Document, Page, Section
 
 FORMAT_VERSION = 2
 CURRENT = "current"
@@ -26,6 +28,46 @@ MANIFEST_FILE = "manifest.json"
 META_FILE = "meta.sqlite"
 BM25_FILE = "bm25.npz"
 REBUILD_HINT = "run `qa index --rebuild` to rebuild it"
+
+
+CHUNK_COLUMNS = 'c.id, c.chunk_id, c.doc_id, d.title, c.text, c.start, c."end", c.ordinal, c.section, c.page'
+"""The columns :func:`chunk_from_row` reads, from ``chunks c JOIN documents d`` (both backends)."""
+
+
+def chunk_from_row(row: Sequence[Any]) -> Chunk:
+    _, chunk_id, doc_id, title, text, start, end, ordinal, section, page = row
+    return Chunk(chunk_id, doc_id, title, text, start, end, ordinal, section, page)
+
+
+def document_row(doc: Document) -> tuple[Any, ...]:
+    """A document as stored: id, title, source, content hash, text, pages and sections as JSON."""
+    return (
+        doc.id,
+        doc.title,
+        doc.source,
+        doc.content_hash,
+        doc.text,
+        json.dumps([[p.number, p.start, p.end] for p in doc.pages]),
+        json.dumps([[s.heading, s.start, s.end] for s in doc.sections]),
+    )
+
+
+def document_from_row(row: Sequence[Any]) -> Document:
+    """The inverse of :func:`document_row`, from ``id, title, text, source, content_hash, pages, sections``."""
+    id_, title, text, source, content_hash, pages, sections = row
+    return Document(
+        id=id_,
+        title=title,
+        text=text,
+        source=source,
+        content_hash=content_hash,
+        pages=tuple(Page(*p) for p in _json(pages)),
+        sections=tuple(Section(*s) for s in _json(sections)),
+    )
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value  # PostgreSQL's jsonb arrives parsed
 
 
 class QAIndexError(RuntimeError):

@@ -25,7 +25,7 @@ from qa.types import Answer
 from qa.verification import Verifier
 
 if TYPE_CHECKING:
-    from qa.index import BuildReport, Index
+    from qa.index import BuildReport, WritableIndex
     from qa.retrieval import HybridRetriever
 
 __all__ = ["Assistant", "QuestionError", "ask", "default_assistant"]
@@ -40,7 +40,7 @@ class Assistant:
         *,
         embedder: Embedder | None = None,
         generator: Generator | None = None,
-        index: Index | None = None,
+        index: WritableIndex | None = None,
     ) -> None:
         enforce_offline()
         self.settings = settings or load_settings()
@@ -69,7 +69,9 @@ class Assistant:
         With ``prime`` the fixed system prompt is run through the generator once, so that the
         first real question already finds it in the key/value cache.
         """
-        if self.settings.paths.index.exists():
+        from qa.index import index_exists
+
+        if index_exists(self.settings):
             self._open_index()  # a corrupt or mismatched index is reported before 2.4 GB of models load
         failures: list[BaseException] = []
 
@@ -100,26 +102,25 @@ class Assistant:
             close()
 
     @property
-    def index(self) -> Index:
+    def index(self) -> WritableIndex:
         return self._open_index()
 
-    def _open_index(self) -> Index:
+    def _open_index(self) -> WritableIndex:
         with self._lock:
             if self._index is None:
-                from qa.index import Index, IndexNotFound, build_index
+                from qa.index import IndexNotFound, build_index, index_location, open_index
 
-                folder = self.settings.paths.index
                 try:
-                    self._index = Index.open(folder, self.settings, self.embedder)
+                    self._index = open_index(self.settings, self.embedder)
                 except IndexNotFound:
                     seeds = self.settings.paths.seeds
                     if not seeds.is_dir() or not any(seeds.iterdir()):
                         raise FileNotFoundError(
-                            f"No index in {folder}/ and no documents in {seeds}/: put documents in "
-                            f"{seeds}/ and run `qa index`."
+                            f"No index in {index_location(self.settings)} and no documents in {seeds}/: "
+                            f"put documents in {seeds}/ and run `qa index`."
                         ) from None
                     build_index([seeds], self.settings, self.embedder, progress=False)
-                    self._index = Index.open(folder, self.settings, self.embedder)
+                    self._index = open_index(self.settings, self.embedder)
                 self._path = None
             return self._index
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from qa.embedding import Embedder
-from qa.index import IndexReader
+from qa.index import IndexReader, SnapshotReader
 from qa.settings import RetrievalSettings
 from qa.types import Passage
 
@@ -41,7 +41,10 @@ class HybridRetriever:
     def search(self, query: str, query_vector: np.ndarray, *, top_k: int | None = None) -> list[Passage]:
         """:meth:`run` with the query already embedded (the part that must stay fast)."""
         top_k = top_k or self.settings.top_k
-        snapshot = self.index.snapshot()
+        with self.index.snapshot() as snapshot:
+            return self._search(snapshot, query, query_vector, top_k)
+
+    def _search(self, snapshot: SnapshotReader, query: str, query_vector: np.ndarray, top_k: int) -> list[Passage]:
         if len(snapshot) == 0:
             return []
         q = np.asarray(query_vector, dtype=np.float32).reshape(-1)

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class _Section(BaseModel):
@@ -25,6 +25,27 @@ class PathSettings(_Section):
     seeds: Path = Path("seeds")
     index: Path = Path("index")
     cache: Path = Field(default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qa")
+
+
+class IndexSettings(_Section):
+    """Where the index lives: folder files (``local``, the default) or a shared PostgreSQL database."""
+
+    backend: Literal["local", "postgres"] = Field(
+        "local", description="local: FAISS + BM25 + SQLite files in paths.index; postgres: pgvector tables at url."
+    )
+    url: str = Field(
+        "", description="postgresql://user:password@host:5432/db (PostgreSQL >= 15 with the vector extension)."
+    )
+    schema_name: str = Field(
+        "qa",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="The PostgreSQL schema holding this index's tables; one schema per index.",
+    )
+    hnsw_ef_search: int = Field(
+        100, ge=10, le=1000, description="pgvector's HNSW search breadth, once the index passes hnsw_threshold chunks."
+    )
+    pool_size: int = Field(4, ge=1, le=64, description="PostgreSQL connections each process may hold for reading.")
+    connect_timeout: float = Field(10.0, gt=0, description="Seconds to wait for the PostgreSQL server.")
 
 
 class ChunkSettings(_Section):
@@ -60,8 +81,39 @@ class FocusSettings(_Section):
 
 
 class GenerationSettings(_Section):
-    backend: Literal["llama_cpp", "transformers"] = "llama_cpp"
-    model: str = Field("qwen2.5-coder-1.5b", description="A packaged model name or a path.")
+    backend: Literal["llama_cpp", "transformers", "openai"] = Field(
+        "llama_cpp",
+        description="llama_cpp: the packaged GGUF model in this process; transformers: a local Hugging Face folder; "
+        "openai: a server speaking the OpenAI chat-completions API at url (llama.cpp's server, vLLM, Ollama). "
+        "A remote server cannot have its first token overridden, so yes/no answers are not re-ranked by the "
+        "calibrated label prior there; its label probabilities still inform the confidence.",
+    )
+    model: str = Field("qwen2.5-coder-1.5b", description="A packaged model name or a path (llama_cpp, transformers).")
+    url: str = Field(
+        "", description="openai backend: the server's API root, e.g. http://127.0.0.1:8080/v1 (no /chat/completions)."
+    )
+    remote_model: str = Field(
+        "", description="openai backend: the model name sent to the server; empty: the first one its /models lists."
+    )
+    api_key_env: str = Field(
+        "QA_GENERATION_API_KEY",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="openai backend: the NAME of the environment variable holding the API key, sent as a Bearer "
+        "token when set (the key itself never goes in a settings file). Other QA_* names are read as settings.",
+    )
+    connect_timeout: float = Field(5.0, gt=0, le=600, description="openai backend: seconds to wait for a connection.")
+    read_timeout: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="openai backend: seconds the server may stay silent (before its first token, or between two).",
+    )
+    remote_logprobs: bool = Field(
+        True,
+        description="openai backend: ask for token log-probabilities, which the confidence uses. llama-cpp-python's "
+        "server computes them in Python (decoding about 7x slower on 2 cores): turn off there for speed; "
+        "llama.cpp's llama-server and vLLM give them cheaply.",
+    )
     n_threads: int = Field(
         0,
         ge=0,
@@ -85,6 +137,22 @@ class GenerationSettings(_Section):
     calibrate_yes_no: bool = Field(
         True, description="Divide out the model's prior for Yes/No, measured on content-free input (Zhao et al.)."
     )
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _not_a_setting(cls, value: str) -> str:
+        if value.startswith("QA_") and value != API_KEY_ENV:
+            raise ValueError(f"a QA_* variable is read as a setting: use {API_KEY_ENV} or a name outside QA_*")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _api_root(cls, value: str) -> str:
+        """``http(s)://host:port/v1``; a trailing slash or ``/chat/completions`` is dropped."""
+        value = value.strip().rstrip("/").removesuffix("/chat/completions")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://, e.g. http://127.0.0.1:8080/v1")
+        return value
 
 
 class CitationSettings(_Section):
@@ -156,6 +224,7 @@ class UISettings(_Section):
 class Settings(_Section):
     preset: str = "accurate"
     paths: PathSettings = PathSettings()
+    index: IndexSettings = IndexSettings()
     chunking: ChunkSettings = ChunkSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
@@ -190,7 +259,8 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_NOT_SETTINGS = frozenset({"QA_CONFIG", "QA_BLOCK_NETWORK"})
+API_KEY_ENV = "QA_GENERATION_API_KEY"  # holds a secret for the openai backend, not a setting
+_NOT_SETTINGS = frozenset({"QA_CONFIG", "QA_BLOCK_NETWORK", API_KEY_ENV})
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
@@ -253,7 +323,19 @@ def load_settings(
             raise SettingsError(_explain(exc, source)) from None
         merged = _deep_merge(merged, layer)
     merged["preset"] = chosen
-    return Settings.model_validate(merged)
+    settings = Settings.model_validate(merged)
+    _check_complete(settings)
+    return settings
+
+
+def _check_complete(settings: Settings) -> None:
+    """Settings that only make sense together, checked once every layer is in (a layer may set half)."""
+    generation = settings.generation
+    if generation.backend == "openai" and not generation.url:
+        raise SettingsError(
+            "generation.backend is 'openai' but generation.url is empty: set QA_GENERATION__URL to the server's "
+            "API root (e.g. QA_GENERATION__URL=http://127.0.0.1:8080/v1), or url under [generation] in qa.toml."
+        )
 
 
 def _explain(exc: ValidationError, source: str) -> str:

@@ -14,6 +14,9 @@ from qa import prompts
 from qa.generation import Choice, Generation, Generator, Messages, generate
 from qa.prompts import NOT_FOUND_TEXT
 
+PROBABILITY_SIGNALS = ("mean_logprob", "min_logprob", "first_prob", "p_not_found")
+"""What ``answer_signals`` gives whenever the backend reports token probabilities (``label_margin`` only for yes/no)."""
+
 
 def answer_signals(generation: Generation, choice: Choice | None = None) -> dict[str, float]:
     """``mean_logprob``, ``min_logprob`` and ``first_prob`` of the tokens the model chose, and

@@ -7,7 +7,6 @@ when loaded. Building a new generation is :mod:`qa.builder`'s job.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import urllib.request
@@ -20,26 +19,22 @@ import numpy as np
 from qa.bm25 import BM25Index
 from qa.index_format import (
     BM25_FILE,
+    CHUNK_COLUMNS,
     META_FILE,
     REBUILD_HINT,
     CorruptIndex,
     DocInfo,
     IndexMismatch,
+    chunk_from_row,
     corrupt_index,
     current_generation,
     current_generation_or_none,
+    document_from_row,
     mismatch_reason,
     read_manifest,
 )
 from qa.store import StoreError, VectorStore, load_store
-from qa.types import Chunk, Document, Page, Section
-
-CHUNK_COLUMNS = 'c.id, c.chunk_id, c.doc_id, d.title, c.text, c.start, c."end", c.ordinal, c.section, c.page'
-
-
-def _chunk_from_row(row: Sequence[Any]) -> Chunk:
-    _, chunk_id, doc_id, title, text, start, end, ordinal, section, page = row
-    return Chunk(chunk_id, doc_id, title, text, start, end, ordinal, section, page)
+from qa.types import Chunk, Document
 
 
 def _connect_readonly(path: Path) -> sqlite3.Connection:
@@ -131,6 +126,12 @@ class IndexSnapshot:
         """Itself: a snapshot is already one consistent view."""
         return self
 
+    def __enter__(self) -> IndexSnapshot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Nothing to release: the generation stays open until the index reloads or closes."""
+
     def __len__(self) -> int:
         return len(self.store)
 
@@ -177,16 +178,7 @@ class IndexSnapshot:
         )
         if not rows:
             raise KeyError(f"No document {doc_id!r} in the index.")
-        id_, title, text, source, content_hash, pages, sections = rows[0]
-        return Document(
-            id=id_,
-            title=title,
-            text=text,
-            source=source,
-            content_hash=content_hash,
-            pages=tuple(Page(*p) for p in json.loads(pages)),
-            sections=tuple(Section(*s) for s in json.loads(sections)),
-        )
+        return document_from_row(rows[0])
 
     def chunks(self, ids: Sequence[int] | Sequence[str] | np.ndarray) -> list[Chunk]:
         """Chunks by int id (as in the vector store) or by chunk id (``doc#n``), in the given order."""
@@ -203,7 +195,7 @@ class IndexSnapshot:
                 batch,
             )
             for row in rows:
-                found[row[1] if column == "c.chunk_id" else row[0]] = _chunk_from_row(row)
+                found[row[1] if column == "c.chunk_id" else row[0]] = chunk_from_row(row)
         missing = [k for k in keys if k not in found]
         if missing:
             raise KeyError(f"No chunks {missing[:5]} in the index.")
@@ -215,7 +207,7 @@ class IndexSnapshot:
             "WHERE c.doc_id = ? ORDER BY c.ordinal",
             (doc_id,),
         )
-        return [_chunk_from_row(r) for r in rows]
+        return [chunk_from_row(r) for r in rows]
 
     def neighbours(self, chunk: Chunk, n: int = 1) -> list[Chunk]:
         """Up to ``n`` chunks either side of ``chunk`` in its document, in document order."""
@@ -224,7 +216,7 @@ class IndexSnapshot:
             "WHERE c.doc_id = ? AND c.ordinal BETWEEN ? AND ? AND c.ordinal != ? ORDER BY c.ordinal",
             (chunk.doc_id, chunk.ordinal - n, chunk.ordinal + n, chunk.ordinal),
         )
-        return [_chunk_from_row(r) for r in rows]
+        return [chunk_from_row(r) for r in rows]
 
     def chunk_texts(self, doc_ids: Sequence[str]) -> list[tuple[int, str]]:
         """``(int id, text)`` of every chunk of ``doc_ids``, by id (what a build may reuse vectors of)."""

@@ -870,6 +870,12 @@ def build_app(
     return demo
 
 
+def gradio_file_size(max_mb: float) -> str:
+    """``max_mb`` as Gradio's ``max_file_size`` string, which takes whole numbers only: ``"20mb"``,
+    or whole bytes for a fractional cap (``0.5`` → ``"524288b"``; ``"0.5mb"`` would stop the launch)."""
+    return f"{int(max_mb)}mb" if float(max_mb).is_integer() else f"{max(1, int(max_mb * 1024 * 1024))}b"
+
+
 def _theme() -> Any:
     """The default theme with system fonts: nothing is fetched from a font CDN (offline)."""
     import gradio as gr
@@ -897,7 +903,7 @@ def launch(
         server_port=port or settings.ui.port,
         share=share,
         prevent_thread_lock=prevent_thread_lock,
-        max_file_size=f"{settings.ui.max_upload_mb:g}mb",
+        max_file_size=gradio_file_size(settings.ui.max_upload_mb),
         show_error=False,
         ssr_mode=False,
         theme=_theme(),

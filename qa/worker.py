@@ -4,8 +4,9 @@
 so nothing of the parent's threads or locks is copied) that builds the real generator and
 streams its text back over a pipe. If the child dies mid-question (SIGSEGV in llama.cpp,
 SIGKILL by the OOM killer), that question gets a ``GeneratorCrashed`` error with a clear
-message, and the next call starts a fresh child. The same boundary would let the child be
-replaced by a remote server speaking the OpenAI chat API.
+message, and the next call starts a fresh child. A remote server speaking the OpenAI chat API
+(``qa.remote``) needs no such child: its native code runs in the server, and ``create_generator``
+never isolates it.
 """
 
 from __future__ import annotations

@@ -217,3 +217,25 @@ def test_targets_met_and_missed(repo_root: Path) -> None:
     assert status["warm ask() p50, accurate"] is True
     assert status["warm ask() p50, fast"] is False
     assert status["cold start to first answer"] is None
+
+
+@pytest.mark.postgres
+def test_bench_times_the_postgres_backend_too(tiny: dict[str, Path], pg_url: str) -> None:
+    args = _args(
+        ["--quick", "--skip-llm", "--embedding-model", "hashing-64", "--scales", "1,2", "--postgres", pg_url]
+        + ["--seeds", str(tiny["seeds"]), "--corpus", str(tiny["corpus"]), "--qa-file", str(tiny["qa"])]
+        + ["--out", str(tiny["out"])]
+    )
+    assert bench.run(args) == 0
+    results = json.loads((tiny["out"] / "results.json").read_text(encoding="utf-8"))
+    labels = [b["label"] for b in results["index_build"]]
+    assert labels == ["seeds", "topic x1", "topic x2", "topic x1 (postgres)", "topic x2 (postgres)"]
+    folder, pg = results["index_build"][1:3], results["index_build"][3:]
+    assert [b["chunks"] for b in pg] == [b["chunks"] for b in folder]
+    kinds = {r["label"]: r["store_kind"] for r in results["retrieval"]}
+    assert kinds["topic x1 (postgres)"] == kinds["topic x2 (postgres)"] == "pgvector exact"
+    assert "| topic x2 (postgres) |" in (tiny["out"] / "RESULTS.md").read_text(encoding="utf-8")
+    import psycopg
+
+    with psycopg.connect(pg_url) as conn:  # the bench's schemas are dropped after timing
+        assert not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname LIKE 'qa_bench_x%'").fetchall()

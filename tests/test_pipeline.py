@@ -248,6 +248,27 @@ def test_fitted_weights_give_the_confidence_of_answers_and_refusals(tmp_path: Pa
     assert refusal.refusal is RefusalReason.MODEL_NOT_FOUND and refusal.confidence == 1.0
 
 
+def test_weights_over_token_probabilities_give_way_to_the_formula_when_a_backend_has_none(tmp_path: Path) -> None:
+    """A generator without token probabilities (a remote server without logprobs; the scripted one here)
+    must not have each missing probability count as certainty: the plain formula gives the confidence."""
+
+    def reply(messages: Messages) -> str:
+        return "NOT FOUND" if "AML" in messages[-1]["content"][-40:] else "AbbVie and Roche [1]."
+
+    weighted = {
+        "answer_weights": {"bias": 0.0, "min_logprob": 5.0},
+        "refusal_weights": {"bias": 0.0, "p_not_found": 5.0},
+    }
+    (tmp_path / "weighted").mkdir()
+    (tmp_path / "plain").mkdir()
+    assistant, _ = _assistant(tmp_path / "weighted", reply, confidence=weighted)
+    plain, _ = _assistant(tmp_path / "plain", reply, confidence={"answer_weights": {}, "refusal_weights": {}})
+    for question in ("Which companies market venetoclax?", "Which companies market venetoclax in AML?"):
+        assert assistant.ask(question).confidence == plain.ask(question).confidence != 0.5
+    gated = assistant.ask("What is the capital of France?")  # refused before any generation: the fit applies
+    assert gated.signals["generated"] == 0.0 and gated.confidence == 0.5
+
+
 def test_yes_no_questions_carry_no_short_span(tmp_path: Path) -> None:
     assistant, _ = _assistant(tmp_path, lambda m: "Yes, AbbVie and Roche market it [1].")
     answer = assistant.ask("Is venetoclax marketed by AbbVie?")

@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -30,6 +29,7 @@ import numpy as np  # noqa: E402
 from qa.chunking import chunk_document  # noqa: E402
 from qa.embedding import HashingEmbedder  # noqa: E402
 from qa.index import BuildReport, DocInfo  # noqa: E402
+from qa.settings import Settings  # noqa: E402
 from qa.types import Answer, Chunk, Citation, Document, Passage  # noqa: E402
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -250,7 +250,6 @@ class FakeAssistant:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from qa.settings import load_settings
-    from qa.ui import serve
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=7861)
@@ -259,22 +258,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=Path, default=ROOT / "seeds")
     parser.add_argument("--delay", type=float, default=0.03, help="seconds between streamed tokens")
     parser.add_argument("--max-upload-mb", type=float, default=1.0)
+    parser.add_argument("--users", default="", help="user:pw[,user:pw]: who may log in (ui.users)")
+    parser.add_argument("--no-auth", action="store_true", help="as `qa serve --no-auth`")
+    parser.add_argument(
+        "--exposed", action="store_true", help="the access policy of a host other machines reach, bound to --host"
+    )
     args = parser.parse_args(argv)
 
     import tempfile
 
     index_dir = args.index_dir or Path(tempfile.mkdtemp(prefix="qa-ui-fake-"))
-    overrides: dict[str, Any] = {"paths": {"index": index_dir}, "ui": {"max_upload_mb": args.max_upload_mb}}
-    settings = load_settings(environ={}, **overrides)
-    assistant = FakeAssistant(args.seeds, delay=args.delay)
-    serve(
-        settings,
-        host=args.host,
-        port=args.port,
-        assistant=assistant,
-        assistant_factory=lambda _preset: assistant,
-    )
+    ui = {"max_upload_mb": args.max_upload_mb, "users": args.users}
+    settings = load_settings(environ={}, paths={"index": index_dir}, ui=ui)
+    _serve(settings, FakeAssistant(args.seeds, delay=args.delay), args)
     return 0
+
+
+def _serve(settings: Settings, assistant: FakeAssistant, args: argparse.Namespace) -> None:
+    """``qa.ui.serve`` around ``assistant``; with ``--exposed``, the same app and launch under the policy
+    ``qa serve --host 0.0.0.0`` would get (login required, or read-only with ``--no-auth``), on ``--host``."""
+    from qa.access import AccessPolicy
+    from qa.ui import build_app, launch, serve
+
+    if not args.exposed:
+        serve(
+            settings,
+            host=args.host,
+            port=args.port,
+            no_auth=args.no_auth,
+            assistant=assistant,
+            assistant_factory=lambda _preset: assistant,
+        )
+        return
+    policy = AccessPolicy.for_server(settings.ui, host="0.0.0.0", share=False, no_auth=args.no_auth)
+    demo = build_app(assistant, settings, assistant_factory=lambda _preset: assistant, policy=policy)
+    launch(demo, settings, host=args.host, port=args.port, policy=policy)
 
 
 if __name__ == "__main__":

@@ -47,13 +47,13 @@ class RetrievalScores:
 def score_retrieval(items: Sequence[EvalItem], corpus: Sequence[Path], settings: Settings) -> RetrievalScores:
     """Index ``corpus`` (incrementally) and score the retrieved pool of every item with evidence."""
     from qa.embedding import create_embedder
-    from qa.index import Index, build_index
+    from qa.index import build_index, open_index
     from qa.query import QueryAnalyser
     from qa.retrieval import HybridRetriever
 
     embedder = create_embedder(settings.embedding.model, settings.embedding.batch_size)
     build_index(list(corpus), settings, embedder, progress=False)
-    retriever = HybridRetriever(Index.open(settings.paths.index, settings, embedder), embedder, settings.retrieval)
+    retriever = HybridRetriever(open_index(settings, embedder), embedder, settings.retrieval)
     analyser = QueryAnalyser(embedder)
     ranks: list[list[int | None]] = []
     misses: list[str] = []

@@ -317,9 +317,14 @@ def _model_info(generator: Any, embedder: Any) -> dict[str, Any]:
 
 
 def _settings(preset: str | None, index_dir: Path) -> Settings:
+    """The eval's settings: its own index, a folder, or on PostgreSQL a schema named after that folder."""
     from qa.settings import load_settings
 
-    return load_settings(preset=preset, paths={"index": index_dir})
+    settings = load_settings(preset=preset, paths={"index": index_dir})
+    if settings.index.backend != "postgres":
+        return settings
+    schema = "qa_eval_" + hashlib.sha1(str(Path(index_dir).resolve()).encode()).hexdigest()[:16]
+    return settings.model_copy(update={"index": settings.index.model_copy(update={"schema_name": schema})})
 
 
 def _embedder_for(settings: Settings) -> Embedder:
@@ -391,6 +396,10 @@ class ItemAssistantFactory:
                 with contextlib.suppress(Exception):  # closing a finished item's index is best effort
                     close()
             self._assistant = None
+            from qa.index import drop_index
+
+            with contextlib.suppress(Exception):  # best effort, like the folder's removal below
+                drop_index(self.settings)
         if self._current is not None:
             shutil.rmtree(self._current, ignore_errors=True)
             self._current = None
