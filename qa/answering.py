@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import collections.abc
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 
 from qa import prompts
 from qa.calibration import LabelPrior, Logistic
 from qa.citations import answer_phrase, cite, locate_phrase, shift_markers, strip_markers
+from qa.conflicts import disagree, rival_document
 from qa.context import ContextSelector, Focus, best_sentence
 from qa.generation import Choice, Generation, Generator, Messages, generate
 from qa.query import Query, Question
@@ -101,10 +102,10 @@ class AnswerPath:
         self.settings = settings
         self.in_corpus = in_corpus
 
-    def run(self, *, query: Query, top_k: int) -> Iterator[str | PartAnswer]:
+    def run(self, *, query: Query, top_k: int, doc_ids: Collection[str] | None = None) -> Iterator[str | PartAnswer]:
         started = time.perf_counter()
         wanted = max(top_k, self.settings.retrieval.candidates)
-        candidates = self.retriever.search(query.text, query.vector, top_k=wanted)
+        candidates = self.retriever.search(query.text, query.vector, top_k=wanted, doc_ids=doc_ids)
         pool = tuple(candidates[:top_k])
         timings = {"retrieval": time.perf_counter() - started}
         relevance = relevance_of(pool)
@@ -126,7 +127,44 @@ class AnswerPath:
             started = time.perf_counter()
             signals.update(judged(self.generator, messages, generation.text.strip()))
             timings["judge"] = time.perf_counter() - started
-        yield self._checked(query, generation, signals, focus, pool, relevance, timings)
+        part = self._checked(query, generation, signals, focus, pool, relevance, timings)
+        yield self._with_conflict(query, part, pool, relevance) if not part.refused else part
+
+    def _with_conflict(self, query: Query, part: PartAnswer, pool: tuple[Passage, ...], relevance: float) -> PartAnswer:
+        """``part``, or, when the best other relevant document answers the question differently, ``part``
+        followed by that document's answer, both cited, with lower confidence (see :mod:`qa.conflicts`)."""
+        settings = self.settings.conflicts
+        rival = rival_document(query, pool, {c.doc_id for c in part.citations}, settings)
+        if rival is None or part.short is None:
+            return part
+        started = time.perf_counter()
+        focus = self.selector.run(query=query, pool=rival.passages)
+        generation = generate(
+            self.generator, self._messages(query, focus.passages), max_tokens=self.settings.generation.max_tokens
+        )
+        raw = generation.text.strip()
+        other = self.verifier.run(
+            query=query, raw=raw, passages=focus.passages, relevance=relevance, context=focus.context
+        )
+        timings = {**part.timings, "conflict": time.perf_counter() - started}
+        short = (
+            shortest_span(other.verified.text, other.verified.citations, query.stems) if other.refusal is None else None
+        )
+        if not disagree(part.short, short):
+            return replace(part, timings=timings)
+        shift = len(part.citations)
+        second = shift_markers(other.verified.text, shift)
+        citations = (*part.citations, *(replace(c, n=c.n + shift) for c in other.verified.citations))
+        note = f"The documents disagree: “{part.short.text}” against “{short.text if short else ''}” in {rival.title}."
+        return replace(
+            part,
+            text=f"{part.text} {prompts.CONFLICT_TEXT.format(title=rival.title)} {second}",
+            citations=citations,
+            confidence=round(part.confidence * settings.confidence_factor, 3),
+            notes=(*part.notes, note),
+            timings=timings,
+            signals={**part.signals, "conflict": 1.0},
+        )
 
     def _checked(
         self,

@@ -40,6 +40,7 @@ REAL_EMBEDDER_MAX_SCALE = 10  # scales above this use SCALE_EMBEDDER unless --fu
 QUICK_QUESTIONS = 5
 QUICK_SCALES = (1, 10)
 DEFAULT_SCALES = (1, 10, 100)
+DEFAULT_FILE_SIZES_MB = (1, 5, 20)  # one large text file each (hostile-input issue #16: near-linear cleaning)
 DEFAULT_PRESETS = ("accurate", "fast")
 COLD_START_QUESTION = "Which agency granted the Breakthrough Therapy Designation?"
 CHILD_TIMEOUT = 3 * 3600
@@ -90,6 +91,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--qa-file", default="eval/seed_qa.jsonl", metavar="FILE", help="JSONL with a `question` field per line")
     add(
+        "--file-sizes",
+        metavar="LIST",
+        help="MB sizes of single large text files to index (default 1,5,20; none with --quick; 0: skip)",
+    )
+    add(
         "--postgres",
         metavar="URL",
         help="also build and time the scales on a PostgreSQL index at URL (a schema per scale, dropped after); "
@@ -114,6 +120,7 @@ class Plan:
     repeats: int
     options: Json = field(default_factory=dict)
     postgres: str | None = None
+    file_sizes: list[int] = field(default_factory=list)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -151,7 +158,14 @@ def make_plan(args: argparse.Namespace) -> Plan:
         repeats=args.repeats if args.repeats is not None else (1 if args.quick else 3),
         options={k: v for k, v in vars(args).items() if k not in ("func",) and not callable(v)},
         postgres=getattr(args, "postgres", None),
+        file_sizes=_file_sizes(getattr(args, "file_sizes", None), quick=bool(args.quick)),
     )
+
+
+def _file_sizes(text: str | None, *, quick: bool) -> list[int]:
+    if text is None:
+        return [] if quick else list(DEFAULT_FILE_SIZES_MB)
+    return [] if text.strip() == "0" else parse_scales(text)
 
 
 def parse_scales(text: str) -> list[int]:
@@ -383,6 +397,7 @@ def measure(plan: Plan) -> BenchResults:
         seeds_index = work / "index-seeds"
         builds = measure_builds(plan, work, seeds_index)
         builds += measure_postgres_builds(plan, work)
+        builds += measure_large_files(plan, work)
         cold_start, asks, errors = measure_llm(plan, seeds_index)
     index_build = [b.build for b in builds]
     results = BenchResults(
@@ -430,6 +445,38 @@ def measure_builds(plan: Plan, work: Path, seeds_index: Path) -> list[BuildRun]:
             )
         )
     return builds
+
+
+def measure_large_files(plan: Plan, work: Path) -> list[BuildRun]:
+    """One text file of each ``plan.file_sizes`` MB, indexed alone: what grows with one file's size is reading,
+    cleaning (near-duplicate detection), chunking and writing, so the stand-in embedder keeps embedding
+    out of the comparison."""
+    builds = []
+    for size in plan.file_sizes:
+        folder = work / f"file-{size}mb"
+        make_large_file(plan.corpus, size, folder / f"large-{size}mb.txt")
+        label = f"one {size} MB file"
+        builds.append(measure_build(label, 0, [folder], SCALE_EMBEDDER, work / f"index-{size}mb", plan))
+    return builds
+
+
+def make_large_file(source: Path, size_mb: int, target: Path) -> Path:
+    """A text file of about ``size_mb`` MB of distinct prose: sentences of 8 to 20 words drawn (seeded) from
+    the words of ``source``'s documents, five to a paragraph. Copies of real documents would mostly be
+    removed as near-duplicates, and then the file would not be indexed at its size."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    files = sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith("."))
+    vocabulary = sorted({w for p in files for w in re.findall(r"[A-Za-z][a-z]{2,}", p.read_text(errors="replace"))})
+    rng = random.Random(f"large:{size_mb}")
+    wanted, written = size_mb * 1024 * 1024, 0
+    with target.open("w", encoding="utf-8") as out:
+        while written < wanted:
+            sentences = (" ".join(rng.choices(vocabulary, k=rng.randint(8, 20))).capitalize() + "." for _ in range(5))
+            paragraph = " ".join(sentences) + "\n\n"
+            out.write(paragraph)
+            written += len(paragraph.encode("utf-8"))
+    _log(f"large file {target.name}: {written / 1e6:.1f} MB")
+    return target
 
 
 def measure_postgres_builds(plan: Plan, work: Path) -> list[BuildRun]:

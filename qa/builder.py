@@ -17,8 +17,8 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, NamedTuple, Protocol
@@ -26,7 +26,7 @@ from typing import Literal, NamedTuple, Protocol
 import numpy as np
 
 from qa.bm25 import BM25Index
-from qa.chunking import chunk_document
+from qa.chunking import chunk_document, search_text
 from qa.embedding import Embedder
 from qa.index_format import (
     BM25_FILE,
@@ -213,7 +213,7 @@ class StoredIndex(Protocol):
 
     def get_document(self, doc_id: str) -> Document: ...
 
-    def chunk_texts(self, doc_ids: Sequence[str]) -> list[tuple[int, str]]: ...
+    def stored_chunks(self, doc_ids: Sequence[str]) -> list[tuple[int, Chunk]]: ...
 
     def vectors(self, ids: np.ndarray) -> np.ndarray: ...
 
@@ -302,6 +302,7 @@ def _scan(
     stored_hashes: dict[str, str],
     staying: dict[str, str] | None = None,
     files: Sequence[tuple[Path, Path]] = (),
+    sources: dict[str, str] | None = None,
 ) -> _Scan:
     """Load the documents under ``paths``, except files whose raw bytes still hash to ``stored_hashes[doc_id]``.
 
@@ -309,7 +310,9 @@ def _scan(
     one met earlier in the scan, or as a document in ``staying`` (content hash -> id, documents that
     stay whatever the scan finds), is skipped with a reason: identical files under two names would
     otherwise answer every question with the same passage twice. ``files``: (file, root) pairs to
-    read besides ``paths`` (a full rebuild's documents from elsewhere).
+    read besides ``paths`` (a full rebuild's documents from elsewhere). ``sources``: each stored
+    document's source file; a different file that would take a stored document's id gets an id of its
+    own (see :func:`distinct_id`) instead of replacing it.
     """
     from qa.ingest import IngestError, discover, doc_id_for, load_document
 
@@ -317,7 +320,7 @@ def _scan(
     first_path: dict[str, Path] = {}
     same_bytes: dict[str, str] = dict(staying or {})  # content hash -> the document id or path that has it
     for path, root in [*discover([Path(p) for p in paths]), *files]:
-        doc_id = doc_id_for(path, root)
+        doc_id = distinct_id(doc_id_for(path, root), path, sources or {}, taken=first_path)
         if doc_id in first_path:
             scan.skipped.append((str(path), f"{path}: same document id {doc_id!r} as {first_path[doc_id]}"))
             continue
@@ -329,7 +332,7 @@ def _scan(
                     same_bytes.setdefault(stored_hashes[doc_id], str(path))
                     continue
         try:
-            doc = load_document(path, root)
+            doc = replace(load_document(path, root), id=doc_id)
         except IngestError as exc:
             scan.skipped.append((str(path), str(exc)))
             continue
@@ -342,6 +345,28 @@ def _scan(
         same_bytes[doc.content_hash] = str(path)
         scan.loaded[doc.id] = doc
     return scan
+
+
+def distinct_id(doc_id: str, path: Path, sources: dict[str, str], *, taken: Mapping[str, Path]) -> str:
+    """``doc_id``, unless a stored document has it and comes from another file that still exists: then the id
+    with as many of ``path``'s parent folders in front as make it distinct (``b/alpha.txt``, ``x/b/alpha.txt``).
+
+    The same goes for an id an earlier file of this scan took (``taken``). A document is one file: indexing
+    ``a/alpha.txt`` and ``b/alpha.txt`` keeps both, and re-indexing ``a/alpha.txt`` from another working
+    directory is still the same document."""
+    candidates = [doc_id, *("/".join([*path.resolve().parent.parts[-depth:], doc_id]) for depth in range(1, 8))]
+    for candidate in candidates:
+        stored = sources.get(candidate)
+        other = bool(stored) and _other_file(stored or "", path)
+        if not other and candidate not in taken:
+            return candidate
+    return candidates[-1]
+
+
+def _other_file(source: str, path: Path) -> bool:
+    """Whether ``source`` names an existing file that is not ``path``."""
+    stored = Path(source)
+    return stored.is_file() and stored.resolve() != path.resolve()
 
 
 def _is_under(source: str, roots: Sequence[Path]) -> bool:
@@ -404,7 +429,8 @@ def plan_write(job: BuildJob, live: LiveIndex) -> tuple[BuildReport, NextGenerat
     stored = live.content_hashes() if incremental else {}
     staying = {h: doc_id for doc_id, h in stored.items()} if job.mode == "add" else {}  # "add" removes nothing
     restore, lost = _sources_to_restore(job, live)
-    scan = _scan(job.paths, stored, staying, restore)
+    sources = {doc_id: entry.get("source", "") for doc_id, entry in live.documents.items()} if incremental else {}
+    scan = _scan(job.paths, stored, staying, restore, sources)
     report = _classify(job, live, scan)
     report.skipped, report.lost = scan.skipped, lost
     base = live.snapshot if incremental else None
@@ -454,15 +480,16 @@ def _vectors(
     """Vectors for ``chunks``: reused where a changed document kept a chunk's exact text, else embedded."""
     reusable_id: dict[str, int] = {}  # chunk text -> int id of a stored chunk with that text
     if base is not None and changed_doc_ids:
-        for int_id, text in base.chunk_texts(changed_doc_ids):
-            reusable_id.setdefault(text, int_id)
-    embed_rows = [row for row, c in enumerate(chunks) if c.text not in reusable_id]
-    reuse_rows = [row for row, c in enumerate(chunks) if c.text in reusable_id]
+        for int_id, stored in base.stored_chunks(changed_doc_ids):
+            reusable_id.setdefault(stored.text, int_id)
+    keys = [c.text for c in chunks]
+    embed_rows = [row for row, key in enumerate(keys) if key not in reusable_id]
+    reuse_rows = [row for row, key in enumerate(keys) if key in reusable_id]
     vectors = np.zeros((len(chunks), job.embedder.dim), dtype=np.float32)
-    texts = [chunks[r].text for r in embed_rows]
+    texts = [keys[r] for r in embed_rows]
     vectors[embed_rows] = _embed(job.embedder, texts, job.settings.embedding.batch_size, job.progress)
     if base is not None and reuse_rows:
-        vectors[reuse_rows] = base.vectors(np.array([reusable_id[chunks[r].text] for r in reuse_rows]))
+        vectors[reuse_rows] = base.vectors(np.array([reusable_id[keys[r]] for r in reuse_rows]))
     return vectors, len(embed_rows)
 
 
@@ -523,7 +550,9 @@ def _write_generation(job: BuildJob, tmp: Path, next_generation: NextGeneration)
     store.save(tmp)
 
     bm25 = base.bm25 if base is not None else BM25Index()  # only the new chunks are tokenised
-    bm25.updated(remove=dropped_ids, ids=ids, texts=[c.text for c in chunks]).save(tmp / BM25_FILE)
+    contextual = job.settings.chunking.contextual_keywords
+    texts = [search_text(c, contextual=contextual) for c in chunks]
+    bm25.updated(remove=dropped_ids, ids=ids, texts=texts).save(tmp / BM25_FILE)
 
     manifest = {
         **expected_header(job.settings, job.embedder),

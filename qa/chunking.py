@@ -90,6 +90,18 @@ def _overlap_tail(text: str, sentences: list[tuple[int, int]], overlap_words: in
     return tail
 
 
+def search_text(chunk: Chunk, *, contextual: bool = True) -> str:
+    """What is keyword-indexed for ``chunk``: with ``contextual``, its document's title and its section
+    heading first (the cheap form of contextual retrieval: a chunk deep in a section still matches the
+    names its document is about), then its text. The chunk's text and offsets stay as they are."""
+    if not contextual:
+        return chunk.text
+    head = [part for part in (chunk.title, chunk.section) if part and not chunk.text.startswith(part)]
+    if len(head) == 2 and head[0] == head[1]:
+        head = head[:1]
+    return "\n".join([*head, chunk.text])
+
+
 def chunk_document(doc: Document, *, target_words: int, overlap_words: int) -> list[Chunk]:
     """Pack whole sentences of ``doc.text`` into chunks of about ``target_words`` words.
 

@@ -218,8 +218,11 @@ def locate_phrase(phrase: str, citation: Citation) -> Span | None:
     match = re.search(pattern, citation.quote, flags=re.IGNORECASE)
     if match is None:
         return None
+    text = match.group(0)
+    if text.count("(") > text.count(")") and citation.quote[match.end() : match.end() + 1] == ")":
+        text += ")"  # close the bracket the phrase opened: "(NMPA)", as the document has it
     start = citation.start + match.start()
-    return Span(match.group(0), citation.doc_id, start, start + len(match.group(0)), citation.n)
+    return Span(text, citation.doc_id, start, start + len(text), citation.n)
 
 
 def cite(n: int, chunk: Chunk, start: int, end: int, support: float = 0.0) -> Citation:

@@ -78,7 +78,7 @@ class PgIndex:
         self.settings = settings
         self.embedder = embedder
         self._pool = pool
-        self._keywords = KeywordCache()
+        self._keywords = KeywordCache(contextual=settings.chunking.contextual_keywords)
         self.directory = Path(settings.paths.index)  # where uploads are kept; the index itself is in the database
 
     @classmethod

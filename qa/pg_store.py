@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from qa.bm25 import BM25Index
+from qa.chunking import search_text
 from qa.index_format import CHUNK_COLUMNS, DocInfo, QAIndexError, chunk_from_row, document_from_row
 from qa.settings import IndexSettings
 from qa.types import Chunk, Document
@@ -131,8 +132,9 @@ class KeywordCache:
     afresh. The two newest states are kept, so a question still reading the previous state and
     one reading the new state both get an index that matches what they read."""
 
-    def __init__(self, keep: int = 2) -> None:
+    def __init__(self, keep: int = 2, *, contextual: bool = False) -> None:
         self._keep = keep
+        self._contextual = contextual
         self._lock = threading.Lock()
         self._states: dict[tuple[str, int], tuple[BM25Index, frozenset[int]]] = {}
 
@@ -143,25 +145,27 @@ class KeywordCache:
             if key in self._states:
                 return self._states[key][0]
             base = max((k for k in self._states if k[0] == key[0]), default=None, key=lambda k: k[1])
-            index, ids = self._updated(reads, self._states[base] if base else None)
+            index, ids = self._updated(reads, self._states[base] if base else None, self._contextual)
             self._states[key] = (index, ids)
             for old in sorted(self._states, key=lambda k: k[1])[: -self._keep]:
                 del self._states[old]
             return index
 
     @staticmethod
-    def _updated(reads: PgReads, base: tuple[BM25Index, frozenset[int]] | None) -> tuple[BM25Index, frozenset[int]]:
+    def _updated(
+        reads: PgReads, base: tuple[BM25Index, frozenset[int]] | None, contextual: bool
+    ) -> tuple[BM25Index, frozenset[int]]:
         """``base`` with the chunks removed and added since, or a fresh index of every chunk."""
         if base is None:
             rows = reads.chunk_rows()
-            ids = frozenset(i for i, _ in rows)
-            return BM25Index().build([i for i, _ in rows], [t for _, t in rows]), ids
+            texts = [search_text(chunk, contextual=contextual) for _, chunk in rows]
+            return BM25Index().build([i for i, _ in rows], texts), frozenset(i for i, _ in rows)
         index, had = base
         ids = frozenset(reads.chunk_ids())
-        added = sorted(ids - had)
-        texts = dict(reads.chunk_rows(added)) if added else {}
+        added = reads.chunk_rows(sorted(ids - had)) if ids - had else []
         removed = np.array(sorted(had - ids), dtype=np.int64)
-        return index.updated(remove=removed, ids=added, texts=[texts[i] for i in added]), ids
+        texts = [search_text(chunk, contextual=contextual) for _, chunk in added]
+        return index.updated(remove=removed, ids=[i for i, _ in added], texts=texts), ids
 
 
 class PgReads:
@@ -246,10 +250,14 @@ class PgReads:
         )
         return [chunk_from_row(r) for r in rows]
 
-    def chunk_texts(self, doc_ids: Sequence[str]) -> list[tuple[int, str]]:
-        """``(int id, text)`` of every chunk of ``doc_ids``, by id (what a build may reuse vectors of)."""
-        rows = self._rows("SELECT id, text FROM qa_chunks WHERE doc_id = ANY(%s) ORDER BY id", (list(doc_ids),))
-        return [(int(i), text) for i, text in rows]
+    def stored_chunks(self, doc_ids: Sequence[str]) -> list[tuple[int, Chunk]]:
+        """``(int id, chunk)`` of every chunk of ``doc_ids``, by id (what a build may reuse vectors of)."""
+        rows = self._rows(
+            f"SELECT {CHUNK_COLUMNS} FROM qa_chunks c JOIN qa_documents d ON d.id = c.doc_id "
+            "WHERE c.doc_id = ANY(%s) ORDER BY c.id",
+            (list(doc_ids),),
+        )
+        return [(int(row[0]), chunk_from_row(row)) for row in rows]
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         """The stored normalised vectors of chunk ids, one row each (``KeyError`` for an unknown id)."""
@@ -265,13 +273,14 @@ class PgReads:
     def chunk_ids(self) -> list[int]:
         return [int(r[0]) for r in self._rows("SELECT id FROM qa_chunks")]
 
-    def chunk_rows(self, ids: Sequence[int] | None = None) -> list[tuple[int, str]]:
-        """``(id, text)`` of the chunks ``ids`` (all chunks if None), by id."""
+    def chunk_rows(self, ids: Sequence[int] | None = None) -> list[tuple[int, Chunk]]:
+        """``(id, chunk)`` of the chunks ``ids`` (all chunks if None), by id."""
+        query = f"SELECT {CHUNK_COLUMNS} FROM qa_chunks c JOIN qa_documents d ON d.id = c.doc_id"
         if ids is None:
-            rows = self._rows("SELECT id, text FROM qa_chunks ORDER BY id")
+            rows = self._rows(f"{query} ORDER BY c.id")
         else:
-            rows = self._rows("SELECT id, text FROM qa_chunks WHERE id = ANY(%s) ORDER BY id", (to_list(ids),))
-        return [(int(i), text) for i, text in rows]
+            rows = self._rows(f"{query} WHERE c.id = ANY(%s) ORDER BY c.id", (to_list(ids),))
+        return [(int(row[0]), chunk_from_row(row)) for row in rows]
 
     def max_chunk_id(self) -> int | None:
         rows = self._rows("SELECT max(id) FROM qa_chunks")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -158,19 +158,34 @@ class Assistant:
         return report
 
     # -- asking --------------------------------------------------------------------
-    def ask(self, question: str, *, history: History | None = None, top_k: int | None = None) -> Answer:
-        """Answer ``question`` (a follow-up when ``history`` is given) with verified citations."""
+    def ask(
+        self,
+        question: str,
+        *,
+        history: History | None = None,
+        top_k: int | None = None,
+        doc_ids: Collection[str] | None = None,
+    ) -> Answer:
+        """Answer ``question`` (a follow-up when ``history`` is given) with verified citations; with
+        ``doc_ids``, from those documents only."""
         answer: Answer | None = None
-        for item in self.ask_stream(question, history=history, top_k=top_k):
+        for item in self.ask_stream(question, history=history, top_k=top_k, doc_ids=doc_ids):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
         return answer
 
     def ask_stream(
-        self, question: str, *, history: History | None = None, top_k: int | None = None
+        self,
+        question: str,
+        *,
+        history: History | None = None,
+        top_k: int | None = None,
+        doc_ids: Collection[str] | None = None,
     ) -> Iterator[str | Answer]:
-        """Yield the answer text as it is generated, then the final verified ``Answer``."""
+        """Yield the answer text as it is generated, then the final verified ``Answer``.
+
+        ``doc_ids`` limits retrieval to those documents (``None`` or empty: all of them)."""
         started = time.perf_counter()
         asked, notes = clean_question(question, self.settings.generation.max_question_chars)
         timings: dict[str, float] = {}
@@ -186,7 +201,7 @@ class Assistant:
         for i, query in enumerate(analysed.parts):
             if i:
                 yield " "
-            for item in path.run(query=query, top_k=top_k or self.settings.retrieval.top_k):
+            for item in path.run(query=query, top_k=top_k or self.settings.retrieval.top_k, doc_ids=doc_ids):
                 if isinstance(item, PartAnswer):
                     parts.append(item)
                 else:

@@ -31,6 +31,7 @@ JUDGE_USER = "Is that answer stated in the passages? Reply Yes or No."
 
 REFUSAL_TEXT = "The documents don't say."
 
+CONFLICT_TEXT = "But “{title}” says otherwise:"  # before another document's differing answer
 REFUSED_PART_TEXT = "As for “{part}”: {text}"  # one part of a two-part question that the documents don't answer
 
 FALSE_PREMISE_TEXT = "The documents don't support the premise of the question ({terms} not found). What they say:"

@@ -51,6 +51,11 @@ class IndexSettings(_Section):
 class ChunkSettings(_Section):
     target_words: int = Field(90, ge=10, le=2000)
     overlap_words: int = Field(20, ge=0, le=500)
+    contextual_keywords: bool = Field(
+        False,
+        description="Keyword-index (BM25) each chunk with its document title and section heading first. "
+        "Measured on the topic set: evidence retrieved 83 -> 92%, but answer accuracy 63.6 -> 54.5%, so off.",
+    )
 
 
 class EmbeddingSettings(_Section):
@@ -155,6 +160,21 @@ class GenerationSettings(_Section):
         return value
 
 
+class ConflictSettings(_Section):
+    """When another document speaks to the question as well as the cited one, ask it too: differing
+    answers are shown side by side, cited, with lower confidence."""
+
+    enabled: bool = Field(True, description="Check the answer against the best other relevant document.")
+    min_relative_relevance: float = Field(
+        0.9, ge=0.0, le=1.0, description="Its best passage's cosine, as a share of the cited passages' best."
+    )
+    min_relative_overlap: float = Field(
+        0.8, ge=0.0, le=1.0, description="Question words its passage holds, as a share of the cited passages' most."
+    )
+    max_passages: int = Field(2, ge=1, le=10, description="Passages of the other document shown to the model.")
+    confidence_factor: float = Field(0.5, ge=0.0, le=1.0, description="Confidence multiplier when they disagree.")
+
+
 class CitationSettings(_Section):
     min_support: float = Field(0.5, ge=0.0, le=1.0, description="Content-word support a sentence needs.")
     min_relevance: float = Field(
@@ -231,6 +251,7 @@ class Settings(_Section):
     generation: GenerationSettings = GenerationSettings()
     focus: FocusSettings = FocusSettings()
     citations: CitationSettings = CitationSettings()
+    conflicts: ConflictSettings = ConflictSettings()
     confidence: ConfidenceSettings = ConfidenceSettings()
     ui: UISettings = UISettings()
 

@@ -218,10 +218,15 @@ class IndexSnapshot:
         )
         return [chunk_from_row(r) for r in rows]
 
-    def chunk_texts(self, doc_ids: Sequence[str]) -> list[tuple[int, str]]:
-        """``(int id, text)`` of every chunk of ``doc_ids``, by id (what a build may reuse vectors of)."""
+    def stored_chunks(self, doc_ids: Sequence[str]) -> list[tuple[int, Chunk]]:
+        """``(int id, chunk)`` of every chunk of ``doc_ids``, by id (what a build may reuse vectors of)."""
         marks = ",".join("?" * len(doc_ids))
-        return self._query(f"SELECT id, text FROM chunks WHERE doc_id IN ({marks}) ORDER BY id", doc_ids)
+        rows = self._query(
+            f"SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.doc_id "
+            f"WHERE c.doc_id IN ({marks}) ORDER BY c.id",
+            doc_ids,
+        )
+        return [(int(row[0]), chunk_from_row(row)) for row in rows]
 
 
 def open_live_snapshot(directory: Path, expected: dict[str, Any]) -> IndexSnapshot:

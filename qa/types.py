@@ -126,6 +126,7 @@ class RefusalReason(StrEnum):
     OFF_TOPIC = "off_topic"
     WRONG_KIND = "wrong_kind"
     LOW_CONFIDENCE = "low_confidence"
+    NOT_ENGLISH = "not_english"
 
     def message(self, **details: str) -> str:
         """The sentence shown to the user; ``FALSE_PREMISE`` takes ``terms``."""
@@ -141,6 +142,10 @@ _REFUSAL_MESSAGES: dict[RefusalReason, str] = {
     RefusalReason.OFF_TOPIC: "The cited passages are not about the question.",
     RefusalReason.WRONG_KIND: "The passages do not contain that kind of fact.",
     RefusalReason.LOW_CONFIDENCE: "The model was too unsure of its answer to show it.",
+    RefusalReason.NOT_ENGLISH: (
+        "Questions in English work best: the search model here reads English only, so this question "
+        "matched no passage. Please ask it in English."
+    ),
 }
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from qa.citations import VerifiedAnswer, parse_markers, strip_markers, verify_answer
+from qa.citations import VerifiedAnswer, answer_phrase, parse_markers, strip_markers, verify_answer
+from qa.entities import answers_with_things, wants_agent
 from qa.query import Query
 from qa.questions import has_expected_type, missing_premise_terms, says_not_found
 from qa.settings import CitationSettings, ConfidenceSettings, RetrievalSettings
@@ -64,9 +65,11 @@ def gate(
     settings: RetrievalSettings,
     in_corpus: Callable[[str], bool] | None = None,
 ) -> Gate:
-    """Refuse before generating when nothing is relevant or the question's premise is not in the documents."""
+    """Refuse before generating when nothing is relevant or the question's premise is not in the documents.
+    Nothing relevant to a question that is not in English says so: the English-only search model,
+    not the documents, is the likely reason."""
     if not pool or relevance_of(pool) < settings.min_dense_score:
-        return Gate(RefusalReason.NO_RELEVANT_PASSAGE)
+        return Gate(RefusalReason.NO_RELEVANT_PASSAGE if query.english else RefusalReason.NOT_ENGLISH)
     searched = candidates[: max(len(pool) * 2, settings.premise_candidates)]
     missing = missing_premise_terms(query.text, searched, in_corpus)
     return Gate(RefusalReason.FALSE_PREMISE, tuple(missing)) if missing else Gate(None)
@@ -83,6 +86,7 @@ class Verifier:
             ("supported", self._supported),
             ("cited_on_topic", self._cited_on_topic),
             ("expected_kind", self._expected_kind),
+            ("agent_not_thing", self._agent_not_thing),
         )
 
     def run(
@@ -124,6 +128,15 @@ class Verifier:
     def _expected_kind(draft: Draft) -> RefusalReason | None:
         ok = has_expected_type(draft.query.kind, draft.verified.text, draft.query.text)
         return None if ok else RefusalReason.WRONG_KIND
+
+    @staticmethod
+    def _agent_not_thing(draft: Draft) -> RefusalReason | None:
+        """A question asking who is not answered with names the passages introduce as things (qa.entities)."""
+        if not wants_agent(draft.query.text):
+            return None
+        short = answer_phrase(draft.verified.text, draft.query.stems) or strip_markers(draft.verified.text)
+        texts = [p.chunk.text for p in draft.passages]
+        return RefusalReason.WRONG_KIND if answers_with_things(short, draft.query.text, texts) else None
 
 
 def _scaled(relevance: float, settings: ConfidenceSettings) -> float:

@@ -45,10 +45,11 @@ HF_HUB_OFFLINE=1 $PY -m qa.models
 step "running each generator once in a child process (a native crash is reported here, cached once passed)"
 HF_HUB_OFFLINE=1 $PY -m qa.native --presets
 
-if [ "$want_browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then
-  step "installing Debian's chromium for the browser tests"
+if [ "$want_browser" = 1 ] && { [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/wqy ]; }; then
+  # the CJK font: the screenshots of a question asked in Chinese show its characters, not empty boxes
+  step "installing Debian's chromium and a CJK font for the browser tests"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
 fi
 step "setup done"

@@ -239,3 +239,20 @@ def test_bench_times_the_postgres_backend_too(tiny: dict[str, Path], pg_url: str
 
     with psycopg.connect(pg_url) as conn:  # the bench's schemas are dropped after timing
         assert not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname LIKE 'qa_bench_x%'").fetchall()
+
+
+def test_bench_indexes_one_large_file_per_size(tiny: dict[str, Path]) -> None:
+    args = _args(
+        ["--quick", "--skip-llm", "--embedding-model", "hashing-64", "--scales", "1", "--file-sizes", "1,2"]
+        + ["--seeds", str(tiny["seeds"]), "--corpus", str(tiny["corpus"]), "--qa-file", str(tiny["qa"])]
+        + ["--out", str(tiny["out"])]
+    )
+    assert bench.run(args) == 0
+    results = json.loads((tiny["out"] / "results.json").read_text(encoding="utf-8"))
+    large = {b["label"]: b for b in results["index_build"] if b["label"].startswith("one ")}
+    assert list(large) == ["one 1 MB file", "one 2 MB file"]
+    assert all(b["documents"] == 1 and b["skipped"] == 0 for b in large.values())
+    assert large["one 2 MB file"]["chunks"] > 1.8 * large["one 1 MB file"]["chunks"]  # distinct text, not deduplicated
+    assert "| one 2 MB file |" in (tiny["out"] / "RESULTS.md").read_text(encoding="utf-8")
+    assert bench._file_sizes("0", quick=False) == [] and bench._file_sizes(None, quick=True) == []
+    assert bench._file_sizes("20,1,5", quick=True) == [1, 5, 20]

@@ -140,3 +140,16 @@ def test_empty_document_and_bad_arguments() -> None:
     assert chunk_document(make_doc(""), target_words=90, overlap_words=20) == []
     with pytest.raises(ValueError):
         chunk_document(make_doc("Text."), target_words=0, overlap_words=0)
+
+
+def test_search_text_puts_the_title_and_section_before_the_chunk() -> None:
+    from qa.chunking import search_text
+    from qa.types import Chunk
+
+    deep = Chunk("d#3", "d", "RESONATE Trial Results", "It was funded by two companies.", 40, 71, 3, "Funding")
+    assert search_text(deep) == "RESONATE Trial Results\nFunding\nIt was funded by two companies."
+    assert search_text(deep, contextual=False) == deep.text
+    first = Chunk("d#0", "d", "Funding", "Funding\n\nIt was funded.", 0, 22, 0, "Funding")
+    assert search_text(first) == first.text  # the heading is already the chunk's first words
+    untitled = Chunk("e#0", "e", "", "Plain text.", 0, 11, 0, None)
+    assert search_text(untitled) == "Plain text."

@@ -124,6 +124,8 @@ def test_a_phrase_is_located_word_for_word_in_the_quote_with_document_offsets() 
     assert locate_phrase("91 patients", citation) is None
     assert locate_phrase("400 patients", citation) is None
     assert locate_phrase(" . ", citation) is None
+    bracketed = _citation("It came from the Administration (NMPA) of China.")
+    assert locate_phrase("Administration (NMPA)", bracketed) == Span("Administration (NMPA)", "doc", 117, 138, 2)
 
 
 @pytest.mark.parametrize(

@@ -108,7 +108,7 @@ def test_build_then_open(docs: Path, settings: Settings) -> None:
     assert len(index) == report.chunks_total
     assert index.manifest["faiss_kind"] == "flat"
     assert index.manifest["embedding"] == {"model_id": "hashing-32", "fingerprint": "hashing-32", "dim": 32}
-    assert index.manifest["chunking"] == {"target_words": 12, "overlap_words": 0}
+    assert index.manifest["chunking"] == {"target_words": 12, "overlap_words": 0, "contextual_keywords": False}
     infos = index.documents()
     assert [(d.doc_id, d.title) for d in infos] == [
         ("alpha.txt", "Alpha Report"), ("beta.txt", "Beta Notes"), ("gamma.md", "Gamma Guide"),
@@ -417,7 +417,7 @@ def test_hnsw_past_the_threshold_and_back(docs: Path, tmp_path: Path) -> None:
 
 
 def test_skipped_files_and_empty_index(tmp_path: Path, settings: Settings) -> None:
-    folder = write_docs(tmp_path / "odd", {"empty.txt": "   ", "data.csv": "a,b"})
+    folder = write_docs(tmp_path / "odd", {"empty.txt": "   ", "data.xls": "a,b"})
     report = build_index([folder], settings, CountingEmbedder(), progress=False)
     assert report.chunks_total == 0 and len(report.skipped) == 2
     assert all(isinstance(path, str) and reason for path, reason in report.skipped)
@@ -439,12 +439,32 @@ def test_report_summary() -> None:
     assert report.summary().endswith("; full rebuild: rebuild requested")
 
 
-def test_duplicate_document_ids_are_skipped(tmp_path: Path, settings: Settings) -> None:
+def test_two_files_with_one_name_are_two_documents(tmp_path: Path, settings: Settings) -> None:
     first = write_docs(tmp_path / "one", {"same.txt": "First Copy\n\nApples are red."})
     second = write_docs(tmp_path / "two", {"same.txt": "Second Copy\n\nBananas are yellow."})
     report = build_index([first, second], settings, CountingEmbedder(), progress=False)
-    assert report.added == ["same.txt"]
-    assert len(report.skipped) == 1 and "same document id" in report.skipped[0][1]
+    assert report.added == ["same.txt", "two/same.txt"] and report.skipped == []
+
+
+def test_a_file_from_another_folder_does_not_replace_a_document_of_the_same_name(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = write_docs(tmp_path / "one", {"alpha.txt": "First Alpha\n\nApples are red."})
+    second = write_docs(tmp_path / "two", {"alpha.txt": "Second Alpha\n\nBananas are yellow."})
+    build_index([first], settings, CountingEmbedder(), progress=False)
+    report = build_index([second], settings, CountingEmbedder(), progress=False)
+    assert (report.added, report.changed, report.unchanged) == (["two/alpha.txt"], [], ["alpha.txt"])
+    index = Index.open(settings.paths.index, settings, HashingEmbedder(32))
+    assert index.get_document("alpha.txt").source == str((first / "alpha.txt").resolve())
+    assert "Bananas" in index.get_document("two/alpha.txt").text
+    report = build_index([second], settings, CountingEmbedder(), progress=False)  # the same file again
+    assert report.unchanged == ["alpha.txt", "two/alpha.txt"] and not report.added
+    (second / "alpha.txt").write_text("Second Alpha\n\nBananas are green.", encoding="utf-8")
+    assert build_index([second], settings, CountingEmbedder(), progress=False).changed == ["two/alpha.txt"]
+    monkeypatch.chdir(tmp_path / "two")  # another working directory, a relative path: still the same file
+    (first / "alpha.txt").unlink()
+    report = build_index([Path("../one")], settings, CountingEmbedder(), progress=False)
+    assert report.removed == ["alpha.txt"]
 
 
 def test_identical_files_under_two_names_are_indexed_once(tmp_path: Path, settings: Settings) -> None:
@@ -480,3 +500,28 @@ def test_open_readers_keep_their_snapshot_until_reload(docs: Path, settings: Set
     assert reader.chunks(["beta.txt#0"])[0].doc_id == "beta.txt"
     reader.reload()
     assert "beta.txt" not in [d.doc_id for d in reader.documents()]
+
+
+def test_keywords_of_a_chunk_include_its_document_title(tmp_path: Path) -> None:
+    docs = write_docs(
+        tmp_path / "docs",
+        {
+            "resonate.txt": "RESONATE Trial\n\n"
+            + "Patients were enrolled at many sites over two years. " * 3
+            + "\n\nThe study was funded by two drug makers.",
+            "other.txt": "Another Trial\n\nFunded study.",
+        },
+    )
+    best: dict[bool, list[str]] = {}
+    for contextual in (True, False):
+        settings = make_settings(
+            tmp_path / f"index-{contextual}",
+            chunking={"target_words": 12, "overlap_words": 0, "contextual_keywords": contextual},
+        )
+        build_index([docs], settings, CountingEmbedder(), progress=False)
+        index = Index.open(settings.paths.index, settings, HashingEmbedder(32))
+        with index.snapshot() as snapshot:
+            best[contextual] = [c.text for c in snapshot.chunks(snapshot.sparse_search("who funded RESONATE", 2))]
+    funded = "The study was funded by two drug makers."
+    assert best[True][0] == funded  # found through its document's title, a word its own text lacks
+    assert best[False][0] != funded

@@ -237,7 +237,7 @@ def test_bom_files_are_decoded(tmp_path: Path, encoding: str) -> None:
         (
             "table.xlsx",
             b"PK\x03\x04",
-            "unsupported file type '.xlsx'; supported: .htm, .html, .md, .pdf, .txt",
+            "unsupported file type '.xlsx'; supported: .csv, .docx, .epub, .htm, .html, .md, .pdf, .pptx, .txt",
         ),
         ("broken.pdf", b"%PDF-1.4\nthis is not really a pdf", "cannot parse PDF"),
     ],
@@ -264,7 +264,7 @@ def test_missing_path_raises_clear_error(tmp_path: Path) -> None:
 
 def test_empty_folder_yields_nothing(tmp_path: Path) -> None:
     assert load_documents([tmp_path]) == ([], [])
-    assert SUPPORTED_EXTENSIONS == (".htm", ".html", ".md", ".pdf", ".txt")
+    assert SUPPORTED_EXTENSIONS == (".csv", ".docx", ".epub", ".htm", ".html", ".md", ".pdf", ".pptx", ".txt")
 
 
 def test_topic_docs_load_and_chunk() -> None:

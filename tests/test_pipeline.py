@@ -140,6 +140,16 @@ def test_out_of_corpus_question_is_refused(tmp_path: Path) -> None:
     assert generator.calls == []
 
 
+def test_a_question_in_another_language_is_refused_saying_english_works_best(tmp_path: Path) -> None:
+    assistant, generator = _assistant(tmp_path, lambda m: "AbbVie [1].", retrieval={"min_dense_score": 0.99})
+    answer = assistant.ask("哪些公司销售维奈克拉？")
+    assert answer.refusal is RefusalReason.NOT_ENGLISH
+    assert answer.refusal_reason == RefusalReason.NOT_ENGLISH.message()
+    assert "Questions in English work best" in answer.refusal_reason and "No passage" not in answer.refusal_reason
+    assert json.loads(json.dumps(answer.to_dict()))["refusal"] == "not_english"
+    assert generator.calls == []
+
+
 def test_an_answer_without_the_kind_of_fact_asked_for_is_refused(tmp_path: Path) -> None:
     assistant, _ = _assistant(tmp_path, lambda m: f"AbbVie and Roche [{_passage_numbered(m, 'AbbVie')}].")
     answer = assistant.ask("How many companies market venetoclax?")
@@ -273,3 +283,84 @@ def test_yes_no_questions_carry_no_short_span(tmp_path: Path) -> None:
     assistant, _ = _assistant(tmp_path, lambda m: "Yes, AbbVie and Roche market it [1].")
     answer = assistant.ask("Is venetoclax marketed by AbbVie?")
     assert not answer.refused and answer.short is None
+
+
+def test_doc_ids_limit_the_passages_the_model_is_given(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    def reply(messages: Messages) -> str:
+        seen.append(messages[-1]["content"])
+        return "NOT FOUND"
+
+    assistant, _ = _assistant(tmp_path, reply)
+    unscoped = assistant.ask("Which companies market venetoclax?")
+    assert any(p.chunk.doc_id == "market.txt" for p in unscoped.passages)
+    scoped = assistant.ask("Which companies market venetoclax?", doc_ids=["drug.txt"])
+    assert scoped.passages and {p.chunk.doc_id for p in scoped.passages} == {"drug.txt"}
+    assert "AbbVie" not in "".join(seen[len(seen) - 1 :])  # the other document never reached the model
+    *_, streamed = assistant.ask_stream("Which companies market venetoclax?", doc_ids=["drug.txt"])
+    assert isinstance(streamed, Answer) and {p.chunk.doc_id for p in streamed.passages} == {"drug.txt"}
+
+
+def test_documents_that_disagree_are_both_cited_with_lower_confidence(tmp_path: Path) -> None:
+    from fakes import copy_first_sentence
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "article.txt").write_text(
+        "Designation News\n\nMesutoclax received Breakthrough Therapy Designation from the Center for Drug Evaluation.",
+        encoding="utf-8",
+    )
+    (docs / "planted.txt").write_text(
+        "Designation Memo\n\nMesutoclax received Breakthrough Therapy Designation from the Ministry of Silly Walks.",
+        encoding="utf-8",
+    )
+    settings = load_settings(
+        environ={},
+        paths={"index": tmp_path / "index", "seeds": docs, "cache": tmp_path / "cache"},
+        embedding={"model": "hashing-64"},
+        retrieval={"min_dense_score": 0.05},
+        confidence={"answer_weights": {}},  # the plain formula: a fake generator gives no probabilities
+    )
+    embedder = HashingEmbedder(64)
+    build_index([docs], settings, embedder, progress=False)
+    generator = ScriptedGenerator(copy_first_sentence)
+    assistant = Assistant(settings, embedder=embedder, generator=generator)
+    question = "Who granted Breakthrough Therapy Designation to mesutoclax?"
+    answer = assistant.ask(question)
+    assert not answer.refused and len(generator.calls) == 2  # the answer, then the other document on its own
+    first, second = sorted({c.doc_id for c in answer.citations}), [c.n for c in answer.citations]
+    assert first == ["article.txt", "planted.txt"] and second == [1, 2]
+    assert "says otherwise:" in answer.text and "[2]" in answer.text
+    assert any(n.startswith("The documents disagree:") for n in answer.notes)
+    alone = load_settings(
+        environ={}, **{**settings.model_dump(), "conflicts": {"enabled": False}, "preset": "accurate"}
+    )
+    plain = Assistant(alone, embedder=embedder, generator=ScriptedGenerator(copy_first_sentence)).ask(question)
+    assert answer.confidence == pytest.approx(plain.confidence * 0.5, abs=0.002)
+    assert "says otherwise" not in plain.text and len({c.doc_id for c in plain.citations}) == 1
+
+
+def test_documents_that_agree_are_not_reported_as_a_conflict(tmp_path: Path) -> None:
+    from fakes import copy_first_sentence
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, after in (("one.txt", "The news came in March."), ("two.txt", "InnoCare announced it.")):
+        (docs / name).write_text(
+            f"Designation News\n\nMesutoclax received Breakthrough Therapy Designation from the CDE. {after}",
+            encoding="utf-8",
+        )
+    settings = load_settings(
+        environ={},
+        paths={"index": tmp_path / "index", "seeds": docs, "cache": tmp_path / "cache"},
+        embedding={"model": "hashing-64"},
+        retrieval={"min_dense_score": 0.05},
+    )
+    embedder = HashingEmbedder(64)
+    build_index([docs], settings, embedder, progress=False)
+    generator = ScriptedGenerator(copy_first_sentence)
+    answer = Assistant(settings, embedder=embedder, generator=generator).ask("Who granted the designation?")
+    assert len(generator.calls) == 2  # the other document was asked, and said the same
+    assert not answer.refused and "says otherwise" not in answer.text
+    assert not any(n.startswith("The documents disagree") for n in answer.notes)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from qa.embedding import HashingEmbedder
-from qa.query import QueryAnalyser, QuestionError, clean_question
+from qa.query import QueryAnalyser, QuestionError, clean_question, mostly_english
 from qa.text import question_stems
 
 
@@ -61,3 +61,42 @@ def test_terminal_colour_codes_are_removed_not_left_in_the_words() -> None:
 def test_a_yes_no_question_is_flagged() -> None:
     query = QueryAnalyser(HashingEmbedder(32)).analyse("Is mesutoclax approved in China?")
     assert query.yes_no and query.kind is None
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which agency granted the Breakthrough Therapy Designation?",
+        "Where was the reactor built in Tromsø?",  # a name with an accent
+        "What does 文心一言 mean?",  # a foreign name in an English question
+        "mesutoclax BTD NMPA",
+        "3.5?",
+        "",
+    ],
+)
+def test_english_questions_read_as_english(question: str) -> None:
+    assert mostly_english(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "哪个机构授予了突破性疗法认定？",
+        "venetoclax是哪家公司的产品？",  # an English name in a Chinese question
+        "ベネトクラクスを販売している会社は？",
+        "Какое агентство предоставило статус?",
+        "¿Qué agencia otorgó la designación?",
+        "Quelle agence a accordé la désignation de thérapie innovante ?",
+        "Ai đã cấp chỉ định liệu pháp đột phá?",
+    ],
+)
+def test_questions_mostly_in_other_languages_do_not(question: str) -> None:
+    assert not mostly_english(question)
+
+
+def test_the_question_as_asked_decides_not_its_rewrite() -> None:
+    analyser = QueryAnalyser(HashingEmbedder(32))
+    rewritten = analyser.run(asked="它是谁开发的？", standalone="Who developed mesutoclax?")
+    assert [q.english for q in rewritten.parts] == [False]
+    assert analyser.run(asked="Who developed it?", standalone="Who developed mesutoclax?").parts[0].english
+    assert not analyser.analyse("谁开发了它？").english and analyser.analyse("Who developed it?").english

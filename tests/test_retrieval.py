@@ -114,3 +114,48 @@ def test_real_embedder_finds_the_agency_passage(tmp_path: Path) -> None:
     passages = retriever.run(query="Which agency granted the Breakthrough Therapy Designation?", top_k=3)
     assert any("Center for Drug Evaluation" in p.text for p in passages)
     assert all(p.dense_score is not None and 0 < p.dense_score <= 1.0 for p in passages)
+
+
+# --------------------------------------------------------------------------- scoped to documents
+
+
+def test_a_scoped_search_returns_only_passages_of_the_chosen_documents(
+    toy_index: tuple[Index, HashingEmbedder, Settings],
+) -> None:
+    index, embedder, settings = toy_index
+    retriever = HybridRetriever(index, embedder, settings.retrieval)
+    query = "Shinkansen opening year"
+    assert retriever.run(query=query, top_k=3)[0].chunk.doc_id == "trains.txt"
+    scoped = retriever.run(query=query, top_k=3, doc_ids=["bees.txt", "moon.txt"])
+    assert scoped and {p.chunk.doc_id for p in scoped} <= {"bees.txt", "moon.txt"}
+    assert [p.score for p in scoped] == sorted((p.score for p in scoped), reverse=True)
+    everything = retriever.run(query=query, top_k=50)
+    in_scope = [p for p in everything if p.chunk.doc_id in {"bees.txt", "moon.txt"}]
+    assert scoped == in_scope[:3]  # the fused order, filtered: same scores and ranks as unscoped
+    assert retriever.run(query=query, top_k=3, doc_ids=[]) == retriever.run(query=query, top_k=3)  # empty: all
+    assert retriever.run(query=query, top_k=3, doc_ids=None) == retriever.run(query=query, top_k=3)
+    assert retriever.run(query=query, top_k=3, doc_ids=["missing.txt"]) == []
+
+
+def test_a_scoped_search_widens_the_pool_so_a_small_document_gets_its_passages(
+    toy_index: tuple[Index, HashingEmbedder, Settings],
+) -> None:
+    index, embedder, settings = toy_index
+    narrow = settings.retrieval.model_copy(update={"candidates": 1})
+    retriever = HybridRetriever(index, embedder, narrow)
+    query = "Shinkansen trains"  # coffee.txt ranks nowhere near the top for this
+    unscoped = retriever.run(query=query, top_k=1)
+    assert [p.chunk.doc_id for p in unscoped] == ["trains.txt"]
+    scoped = retriever.run(query=query, top_k=2, doc_ids={"coffee.txt"})
+    coffee_chunks = next(info.n_chunks for info in index.documents() if info.doc_id == "coffee.txt")
+    assert len(scoped) == min(2, coffee_chunks) and all(p.chunk.doc_id == "coffee.txt" for p in scoped)
+
+
+def test_widened_pool_scales_with_the_share_of_the_index_in_scope() -> None:
+    from qa.retrieval import widened_pool
+
+    assert widened_pool(20, 1000, 1000) == 20  # everything in scope: no widening
+    assert widened_pool(20, 1000, 100) == 200  # a tenth of the index: ten times the candidates
+    assert widened_pool(20, 1000, 1) == 1000  # one chunk: every chunk (at most the index)
+    assert widened_pool(20, 10, 5) == 10
+    assert widened_pool(20, 1000, 0) == 0  # nothing in scope: nothing to search

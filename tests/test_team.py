@@ -99,7 +99,10 @@ def test_a_document_uploaded_through_one_ui_is_answered_by_the_other(
     zeta = tmp_path / "zeta.txt"
     zeta.write_text(f"Zeta Brief\n\n{ZETA} They were first seen in 2031.\n", encoding="utf-8")
     added = time.monotonic()
-    assert upload(first, zeta).startswith('<ul class="qa-upload-status"><li class="qa-upload-ok">Added zeta.txt:')
+    assert (
+        upload(first, zeta)
+        == '<ul class="qa-upload-status"><li class="qa-upload-ok">Added zeta.txt (1 passage)</li></ul>'
+    )
     assert documents(second) == ["alpha.txt", "zeta.txt"]
     _box, chat, sources, *_ = second.predict("How fast do zeta particles decay?", 3, "accurate", api_name="/ask")
     answered = time.monotonic() - added

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.browser  # like the other subprocess-server UI tests (t
 ROOT = Path(__file__).resolve().parents[1]
 CAP_BYTES = 10_485  # int(0.01 * 1024 * 1024): the largest upload allowed
 HIDDEN = ("/upload", "/remove", "/list_documents")
-ALLOWED = "allowed: .txt, .md, .html, .pdf."
+ALLOWED = "allowed: .csv, .docx, .epub, .htm, .html, .md, .pdf, .pptx, .txt."
 NOT_AUTHENTICATED = {"detail": {"error": "Not authenticated", "auth_message": None}}
 READ_ONLY = "Documents are read-only on a server without login (started with --no-auth)."
 USER = ("alice", "s3cret")
@@ -197,7 +197,8 @@ def test_the_upload_cap_holds_for_api_clients(open_server: Server, tmp_path: Pat
     assert caught.value.response.url.path == "/gradio_api/upload"
     assert documents(client) == before and "big.txt" not in uploaded(open_server)
     at_cap = sized(tmp_path / "at_cap.txt", CAP_BYTES)  # the cap itself is allowed: the test can fail
-    assert upload(client, at_cap).startswith('<ul class="qa-upload-status"><li class="qa-upload-ok">Added at_cap.txt:')
+    added = '<ul class="qa-upload-status"><li class="qa-upload-ok">Added at_cap.txt (1 passage)</li></ul>'
+    assert upload(client, at_cap) == added
     assert documents(client) == sorted([*before, "at_cap.txt"]) and "at_cap.txt" in uploaded(open_server)
 
 
@@ -227,7 +228,7 @@ def test_an_allowed_file_from_an_api_client_is_indexed_beside_a_refused_one(
     client = api_client(open_server.url)
     before = documents(client)
     status = upload(client, bad, good)
-    assert status.startswith('<ul class="qa-upload-status"><li class="qa-upload-ok">Added zorblax.txt: 1 added,')
+    assert status.startswith('<ul class="qa-upload-status"><li class="qa-upload-ok">Added zorblax.txt (1 passage)')
     assert status.endswith(
         f'</li><li class="qa-upload-rejected">Refused: &#x27;payload.exe&#x27;: unsupported file type (.exe); '
         f"{ALLOWED}</li></ul>"
@@ -263,7 +264,7 @@ def test_an_exposed_server_refuses_anonymous_gradio_client_calls(team_server: Se
     logged_in = api_client(url, auth=USER)
     assert documents(logged_in) == ["known.md"] and uploaded(team_server) == []
     assert "qa-final" in ask(logged_in, "Who granted the designation?")
-    assert "Added zorblax.txt: 1 added" in upload(logged_in, doc)
+    assert "Added zorblax.txt (1 passage)" in upload(logged_in, doc)
     assert documents(logged_in) == ["known.md", "zorblax.txt"]
     expected = '<div class="qa-upload-status qa-upload-ok">Removed zorblax.txt from the index.</div>'
     assert remove(logged_in, "zorblax.txt") == expected
@@ -303,3 +304,45 @@ def test_no_auth_serves_anonymous_questions_with_read_only_documents(read_only_s
     assert upload(client, sized(tmp_path / "zorblax.txt", 200)) == refused(READ_ONLY)
     assert remove(client, "known.md") == f'<div class="qa-upload-status qa-upload-rejected">{READ_ONLY}</div>'
     assert documents(client) == ["known.md"] and uploaded(read_only_server) == []
+
+
+# --------------------------------------------------------------------------- presets over the API
+
+
+def test_switching_presets_over_the_api_builds_one_assistant_per_preset(tmp_path: Path) -> None:
+    """Issue #16 item 2: an anonymous client switching presets through /ask must not make the server load
+    a new model each time (RSS grew from 2.4 to 12.6 GB); at most one assistant per preset lives."""
+    builds = tmp_path / "builds.log"
+    server = _start(tmp_path, "--builds-log", str(builds))
+    try:
+        client = Client(server.url, verbose=False)
+        for preset in ["fast", "accurate", "fast", "accurate", "fast", "fast"]:
+            _box, chat, *_ = client.predict("Who granted the designation?", 3, preset, api_name="/ask")
+            assert "CDE" in str(chat[-1])
+        with pytest.raises(Exception, match="Unknown preset 'huge'|not in the list of choices"):
+            client.predict("Who granted the designation?", 3, "huge", api_name="/ask")
+        assert builds.read_text(encoding="utf-8").split() == ["fast"]  # "accurate" is the one it started with
+    finally:
+        _stop(server)
+
+
+def test_an_upload_being_indexed_does_not_hold_up_answers(tmp_path: Path) -> None:
+    """Issue #16 item 3: a large upload is indexed while other users' questions are answered."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = _start(tmp_path, "--add-delay", "8")
+    try:
+        uploader, asker = api_client(server.url), Client(server.url, verbose=False)
+        doc = tmp_path / "slow.txt"
+        doc.write_text("Slow title\n\nThe zorblax reactor runs on glorbium crystals.\n", encoding="utf-8")
+        with ThreadPoolExecutor(1) as pool:
+            started = time.monotonic()
+            pending = pool.submit(upload, uploader, doc)
+            time.sleep(1.0)  # the upload is being indexed now
+            _box, chat, *_ = asker.predict("Who granted the designation?", 3, "accurate", api_name="/ask")
+            answered = time.monotonic() - started
+            assert "CDE" in str(chat[-1]) and not pending.done()
+            assert "Added slow.txt" in pending.result(timeout=60)
+        assert answered < 6 and time.monotonic() - started >= 8
+    finally:
+        _stop(server)

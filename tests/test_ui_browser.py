@@ -261,14 +261,14 @@ def test_seed_question_streams_an_answer_with_a_highlighted_source(fake_server: 
     assert f"(You asked: {question})" in result.text
     assert "Confidence: 90%" in result.text
     cite = page.locator("#qa-chat .qa-final a.qa-cite").first
-    assert cite.get_attribute("href") == "#src-1"
-    page.wait_for_selector("#qa-sources #src-1 mark")
+    assert cite.get_attribute("href") == "#src-0-1"  # the first answer's own source 1
+    page.wait_for_selector("#qa-sources #src-0-1 mark")
     marked = page.locator("#qa-sources mark").first.inner_text()
     assert marked and marked in result.text
     assert "innocare-mesutoclax-btd.txt" in page.locator("#qa-sources").inner_text()
     # The marker scrolls to its source in place: no navigation, no new tab.
     cite.click()
-    page.wait_for_selector("#src-1.qa-active")
+    page.wait_for_selector("#src-0-1.qa-active")
     assert page.url.rstrip("/") == fake_server.url.rstrip("/")
     assert len(page.context.pages) == 1
     shot(page, "ui-fake-answer.png")
@@ -295,7 +295,7 @@ def test_refusal_looks_different_and_follow_up_uses_history(fake_server: Server,
     assert page.locator("#qa-chat .qa-error").count() == 1  # the failed turn stays visible
     shot(page, "ui-fake-conversation.png")
 
-    page.click("#qa-clear")
+    page.click("#qa-new-chat")  # a new conversation; this one stays saved
     page.wait_for_function("() => !document.querySelector('#qa-chat .qa-final, #qa-chat .qa-refusal')")
     assert "appear here" in page.locator("#qa-sources").inner_text()
 
@@ -337,6 +337,7 @@ def test_upload_then_ask_then_remove(fake_server: Server, page: Any, tmp_path: P
     page.locator("#qa-remove-choice input").click()
     page.get_by_role("option", name="zorblax_reactor_notes.txt").click()
     page.click("#qa-remove")
+    page.click("#qa-remove-yes")  # removal asks first (tests/test_ui_browser_docs.py)
     page.wait_for_selector("#qa-upload-status .qa-upload-status:has-text('Removed zorblax_reactor_notes.txt')")
     page.wait_for_function("() => !document.querySelector('#qa-docs').innerText.includes('zorblax')")
     assert not (fake_server.index_dir / "uploads" / "zorblax_reactor_notes.txt").exists()
@@ -347,8 +348,11 @@ def test_upload_refuses_bad_type_and_oversized_files(fake_server: Server, page: 
     bad = tmp_path / "payload.exe"
     bad.write_bytes(b"MZ not a document")
     open_app(page, fake_server.url)
-    status = upload(page, bad)
-    assert "Refused" in status and "unsupported file type (.exe)" in status, status
+    open_tab(page, "Documents")
+    # The picker offers only the allowed types; a file given anyway is refused in the page, never sent
+    # (an API client that sends one gets the server's "Refused" line: tests/test_ui_api.py).
+    page.set_input_files("#qa-upload input[type=file]", str(bad))
+    page.get_by_text(re.compile(r"Invalid file type: payload\.exe\. Only \.csv, \.docx, .* allowed\.")).wait_for()
     big = tmp_path / "big.txt"
     big.write_text("word " * 300_000, encoding="utf-8")  # 1.5 MB > the 1 MB cap of the fake server
     page.set_input_files("#qa-upload input[type=file]", str(big))  # Gradio refuses it before upload

@@ -59,6 +59,17 @@ def test_gate_refuses_when_nothing_is_relevant() -> None:
     assert gate(query, (), (), RetrievalSettings()).refusal is RefusalReason.NO_RELEVANT_PASSAGE
 
 
+def test_gate_says_a_question_not_in_english_is_the_likely_reason() -> None:
+    query = _query("哪家公司销售维奈克拉？")
+    low, high = (_passage(dense=0.1),), (_passage(dense=0.6),)
+    assert gate(query, low, low, RetrievalSettings()).refusal is RefusalReason.NOT_ENGLISH
+    assert gate(query, (), (), RetrievalSettings()).refusal is RefusalReason.NOT_ENGLISH
+    assert gate(query, high, high, RetrievalSettings()).refusal is None  # relevant passages: answered as usual
+    assert RefusalReason.NOT_ENGLISH.message().startswith(
+        "Questions in English work best: the search model here reads English only"
+    )
+
+
 def test_gate_refuses_a_premise_the_documents_never_mention() -> None:
     pool = (_passage(),)
     verdict = gate(_query("Why did the FDA approve venetoclax?"), pool, pool, RetrievalSettings())
@@ -80,8 +91,8 @@ def test_gate_refuses_a_premise_the_documents_never_mention() -> None:
         ("Who markets venetoclax?", "NOT FOUND", RefusalReason.MODEL_NOT_FOUND, 1),
         ("Who markets venetoclax?", "Pfizer sells it [1].", RefusalReason.UNSUPPORTED, 2),
         ("How many companies market venetoclax?", "AbbVie and Roche [1].", RefusalReason.WRONG_KIND, 4),
-        ("Who markets venetoclax?", "AbbVie and Roche [1].", None, 4),
-        ("When was venetoclax approved?", "In 2016 [1].", None, 4),
+        ("Who markets venetoclax?", "AbbVie and Roche [1].", None, 5),
+        ("When was venetoclax approved?", "In 2016 [1].", None, 5),
     ],
 )
 def test_checks_run_in_order_and_the_first_refusal_wins(
@@ -89,7 +100,7 @@ def test_checks_run_in_order_and_the_first_refusal_wins(
 ) -> None:
     refusal, names = _verify(question, raw)
     assert refusal is expected
-    assert names == ("model_said_not_found", "supported", "cited_on_topic", "expected_kind")[:ran]
+    assert names == ("model_said_not_found", "supported", "cited_on_topic", "expected_kind", "agent_not_thing")[:ran]
 
 
 def test_a_cited_passage_below_min_relevance_is_off_topic() -> None:
@@ -104,3 +115,18 @@ def test_the_verdict_carries_the_verified_answer_and_its_confidence() -> None:
     expected = verify_answer("AbbVie and Roche [1].", [_passage()], query.stems, min_support=0.5)
     assert verdict.verified == expected
     assert verdict.confidence == answer_confidence(0.7, expected.support, True, DEFAULTS)
+
+
+def test_a_who_question_answered_with_things_is_the_wrong_kind() -> None:
+    text = "Venetoclax, a BCL2 inhibitor, is marketed by AbbVie. Venetoclax is given with obinutuzumab, an antibody."
+    chunk = Chunk("d#0", "d", "Doc", text, 0, len(text), 0)
+    passage = Passage(chunk=chunk, score=1.0, dense_score=0.6)
+    verifier = Verifier(CitationSettings(), DEFAULTS)
+    things = verifier.run(
+        query=_query("Who markets venetoclax?"), raw="Obinutuzumab [1].", passages=[passage], relevance=0.6, context={}
+    )
+    assert things.refusal is RefusalReason.WRONG_KIND and things.check_names[-1] == "agent_not_thing"
+    agent = verifier.run(
+        query=_query("Who markets venetoclax?"), raw="AbbVie [1].", passages=[passage], relevance=0.6, context={}
+    )
+    assert agent.refusal is None

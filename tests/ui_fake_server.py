@@ -17,7 +17,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,8 +29,10 @@ import numpy as np  # noqa: E402
 from qa.chunking import chunk_document  # noqa: E402
 from qa.embedding import HashingEmbedder  # noqa: E402
 from qa.index import BuildReport, DocInfo  # noqa: E402
+from qa.ingest import IngestError  # noqa: E402
+from qa.query import mostly_english  # noqa: E402
 from qa.settings import Settings  # noqa: E402
-from qa.types import Answer, Chunk, Citation, Document, Passage  # noqa: E402
+from qa.types import Answer, Chunk, Citation, Document, Passage, RefusalReason  # noqa: E402
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOP_WORDS = (
@@ -47,6 +49,10 @@ def content_words(text: str) -> set[str]:
 
 def read_text(path: Path) -> str:
     suffix = path.suffix.lower()
+    if suffix in (".docx", ".pptx", ".epub", ".csv"):  # the real readers: no quick stand-in for these
+        from qa.ingest import load_document
+
+        return load_document(path, path.parent).text
     if suffix == ".pdf":
         from pypdf import PdfReader
 
@@ -120,7 +126,8 @@ class FakeIndex:
                 raise KeyError(doc_id)
             return self._docs[doc_id]
 
-    def search(self, query: str, k: int) -> list[Passage]:
+    def search(self, query: str, k: int, doc_ids: Collection[str] | None = None) -> list[Passage]:
+        """The ``k`` best chunks (of the ``doc_ids`` documents only, when given)."""
         qvec = self.embedder.embed([query])[0]
         asked = content_words(query)
         with self._lock:
@@ -129,7 +136,7 @@ class FakeIndex:
             dense = self._vectors @ qvec
             overlap = np.array([len(asked & content_words(c.text)) for c in self._chunks], dtype=np.float32)
             score = overlap + dense
-            order = np.argsort(-score)[:k]
+            order = [int(i) for i in np.argsort(-score) if not doc_ids or self._chunks[i].doc_id in doc_ids][:k]
             return [
                 Passage(
                     chunk=self._chunks[i],
@@ -144,10 +151,11 @@ class FakeIndex:
 class FakeAssistant:
     """Streams canned, question-specific answers with real-looking citations."""
 
-    def __init__(self, seeds: Path | None = None, *, delay: float = 0.03) -> None:
+    def __init__(self, seeds: Path | None = None, *, delay: float = 0.03, add_delay: float = 0.0) -> None:
         self.embedder = HashingEmbedder(64)
         self._index = FakeIndex(self.embedder)
         self.delay = delay
+        self.add_delay = add_delay  # seconds each added document takes to index (a large upload)
         self._busy = threading.Lock()
         self.calls = 0
         if seeds is not None and seeds.is_dir():
@@ -164,12 +172,13 @@ class FakeAssistant:
 
     def add_documents(self, paths: Sequence[Path]) -> BuildReport:
         started = time.perf_counter()
+        time.sleep(self.add_delay * len(paths))
         report = BuildReport()
         for path in map(Path, paths):
             known = {info.doc_id for info in self._index.documents()}
             try:
                 report.chunks_added += self._index.add_file(path)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, IngestError) as exc:  # as the real index: a bad file is skipped
                 report.skipped.append((str(path), str(exc)))
                 continue
             (report.changed if path.name in known else report.added).append(path.name)
@@ -183,7 +192,12 @@ class FakeAssistant:
         return BuildReport(removed=removed, chunks_total=len(self._index))
 
     def ask_stream(
-        self, question: str, *, history: Sequence[tuple[str, str]] | None = None, top_k: int | None = None
+        self,
+        question: str,
+        *,
+        history: Sequence[tuple[str, str]] | None = None,
+        top_k: int | None = None,
+        doc_ids: Collection[str] | None = None,
     ) -> Iterator[str | Answer]:
         if not self._busy.acquire(blocking=False):
             raise RuntimeError("concurrent generation: the UI must queue requests")
@@ -191,14 +205,19 @@ class FakeAssistant:
             self.calls += 1
             if "explode" in question.lower():
                 raise RuntimeError("the fake generator <exploded> as asked")
-            yield from self._answer(question, history or [], top_k or 3)
+            yield from self._answer(question, history or [], top_k or 3, doc_ids)
         finally:
             self._busy.release()
 
-    def _answer(self, question: str, history: Sequence[tuple[str, str]], k: int) -> Iterator[str | Answer]:
+    def _answer(
+        self, question: str, history: Sequence[tuple[str, str]], k: int, doc_ids: Collection[str] | None = None
+    ) -> Iterator[str | Answer]:
+        """A canned answer; "in detail" in the question streams it slowly (to stop or queue behind), and
+        "refuse" streams raw model text ("NOT FOUND [3]", Chinese) before the refusal, as a real model may."""
         started = time.perf_counter()
         standalone = f"{history[-1][0]} {question}" if history else question
-        passages = self._index.search(standalone, k)
+        passages = self._index.search(standalone, k, doc_ids)
+        delay = max(self.delay, 0.25) if "in detail" in question.lower() else self.delay
         asked = content_words(standalone)
         best: tuple[int, Passage, int, int] | None = None
         for passage in passages[:1]:
@@ -210,13 +229,21 @@ class FakeAssistant:
                     best = (hits, passage, start, m.end())
         if best is None or "refuse" in question.lower():
             time.sleep(self.delay)
+            if "refuse" in question.lower():
+                for token in ("NOT ", "FOUND ", "[3] ", "文档中", "没有。"):
+                    time.sleep(delay)
+                    yield token
+            english = mostly_english(question)  # as the real gate: say when the language is the likely reason
             yield Answer(
                 question=question,
                 text="I can't answer that from the documents.",
                 refused=True,
                 confidence=0.8,
                 passages=passages,
-                refusal_reason="No passage mentions the question's key terms.",
+                refusal=None if english else RefusalReason.NOT_ENGLISH,
+                refusal_reason="No passage mentions the question's key terms."
+                if english
+                else RefusalReason.NOT_ENGLISH.message(),
                 standalone_question=standalone if history else None,
             )
             return
@@ -225,7 +252,7 @@ class FakeAssistant:
         quote = chunk.text[a:b].strip()
         text = f"{quote} [1] (You asked: {question})"
         for token in re.findall(r"\S+\s*", text):
-            time.sleep(self.delay)
+            time.sleep(delay)
             yield token
         citation = Citation(
             n=1,
@@ -263,6 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--exposed", action="store_true", help="the access policy of a host other machines reach, bound to --host"
     )
+    parser.add_argument("--add-delay", type=float, default=0.0, help="seconds each uploaded document takes to index")
+    parser.add_argument(
+        "--builds-log", type=Path, default=None, help="build a new fake per preset asked for, and log each build"
+    )
     args = parser.parse_args(argv)
 
     import tempfile
@@ -270,8 +301,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     index_dir = args.index_dir or Path(tempfile.mkdtemp(prefix="qa-ui-fake-"))
     ui = {"max_upload_mb": args.max_upload_mb, "users": args.users}
     settings = load_settings(environ={}, paths={"index": index_dir}, ui=ui)
-    _serve(settings, FakeAssistant(args.seeds, delay=args.delay), args)
+    _serve(settings, FakeAssistant(args.seeds, delay=args.delay, add_delay=args.add_delay), args)
     return 0
+
+
+def _factory(assistant: FakeAssistant, args: argparse.Namespace) -> Callable[[str], FakeAssistant]:
+    """The same fake for every preset, or with ``--builds-log`` a new one per call, each call logged
+    (so a test can count the assistants the server builds, as a real server would load models)."""
+    if args.builds_log is None:
+        return lambda _preset: assistant
+
+    def build(preset: str) -> FakeAssistant:
+        with args.builds_log.open("a", encoding="utf-8") as log:
+            log.write(preset + "\n")
+        return FakeAssistant(args.seeds, delay=args.delay)
+
+    return build
 
 
 def _serve(settings: Settings, assistant: FakeAssistant, args: argparse.Namespace) -> None:
@@ -280,6 +325,7 @@ def _serve(settings: Settings, assistant: FakeAssistant, args: argparse.Namespac
     from qa.access import AccessPolicy
     from qa.ui import build_app, launch, serve
 
+    factory = _factory(assistant, args)
     if not args.exposed:
         serve(
             settings,
@@ -287,11 +333,11 @@ def _serve(settings: Settings, assistant: FakeAssistant, args: argparse.Namespac
             port=args.port,
             no_auth=args.no_auth,
             assistant=assistant,
-            assistant_factory=lambda _preset: assistant,
+            assistant_factory=factory,
         )
         return
     policy = AccessPolicy.for_server(settings.ui, host="0.0.0.0", share=False, no_auth=args.no_auth)
-    demo = build_app(assistant, settings, assistant_factory=lambda _preset: assistant, policy=policy)
+    demo = build_app(assistant, settings, assistant_factory=factory, policy=policy)
     launch(demo, settings, host=args.host, port=args.port, policy=policy)
 
 
