@@ -2,8 +2,8 @@
 
 The store is one file, ``<paths.index>/conversations.sqlite3`` (:func:`store_path`), beside the index the
 conversations are about: index builds only ever replace their own ``gen-*`` folders, so the file survives
-rebuilds, and it lives with the index whichever backend holds the passages (with the PostgreSQL
-backend, the folder is where uploads are kept too). Each conversation belongs to an *owner*: the
+rebuilds. With the PostgreSQL backend (:func:`open_store`) the same tables live in the index's schema, so
+every server on a shared index sees the same conversations. Each conversation belongs to an *owner*: the
 logged-in user name when the server has logins, else one local owner (a loopback server is one
 person's tool), else, on a server other machines reach without login, a random per-browser id; every
 read and write names the owner, so nobody reaches another's conversations.
@@ -25,10 +25,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.citations import strip_markers
 from qa.types import Answer, Chunk, Citation, Passage, RefusalReason, Span
+
+if TYPE_CHECKING:
+    from qa.settings import IndexSettings, Settings
 
 LOCAL_OWNER = "local"
 STORE_NAME = "conversations.sqlite3"
@@ -41,8 +44,8 @@ CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
     title TEXT NOT NULL,
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
+    created DOUBLE PRECISION NOT NULL,
+    updated DOUBLE PRECISION NOT NULL,
     scope TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS conversations_by_owner ON conversations (owner, updated);
@@ -233,32 +236,78 @@ def store_path(index_dir: Path | str) -> Path:
     return Path(index_dir) / STORE_NAME
 
 
-class ConversationStore:
-    """Conversations and their turns in one SQLite file; safe to share between threads (one
-    connection per call, WAL journal, writes in transactions)."""
+def open_store(settings: Settings) -> ConversationStore:
+    """The conversation store beside the index ``settings`` point at: a file in the index folder, or
+    tables in the PostgreSQL index's schema."""
+    if settings.index.backend == "postgres":
+        return ConversationStore(postgres=settings.index)
+    return ConversationStore(store_path(settings.paths.index))
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+class _PgCursor:
+    """The few calls the store makes, on a psycopg connection: ``?`` placeholders become ``%s``."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(sql.replace("?", "%s"), params)
+
+
+class ConversationStore:
+    """Conversations and their turns in one SQLite file, or with ``postgres`` in the PostgreSQL index's
+    schema (so every server on a shared index sees the same conversations); safe to share between
+    threads (one connection per call, writes in transactions)."""
+
+    def __init__(self, path: Path | str | None = None, *, postgres: IndexSettings | None = None) -> None:
+        if (path is None) == (postgres is None):
+            raise ValueError("A conversation store needs a file path or PostgreSQL index settings, not both.")
+        self.path = Path(path) if path is not None else None
+        self.postgres = postgres
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
+    def _connect(self) -> Iterator[Any]:
+        if self.postgres is not None:
+            yield from self._connect_postgres(self.postgres)
+            return
+        db = sqlite3.connect(self.path or "", timeout=30)
         try:
+            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA foreign_keys=ON")
             with db:  # one transaction: committed, or rolled back on error
                 yield db
         finally:
             db.close()
 
+    @staticmethod
+    def _connect_postgres(settings: IndexSettings) -> Iterator[Any]:
+        from psycopg import sql
+
+        from qa.pg_store import connect
+
+        conn = connect(settings, autocommit=True)
+        try:
+            schema = sql.Identifier(settings.schema_name)
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+            conn.execute(sql.SQL("SET search_path TO {}, public").format(schema))
+            with conn.transaction():
+                yield _PgCursor(conn)
+        finally:
+            conn.close()
+
     def secret(self) -> str:
         """A random key kept in the store (made once): what the browser's saved state is sealed with,
         so that it still opens after a restart."""
         with self._connect() as db:
-            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('secret', ?)", (secrets.token_hex(32),))
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('secret', ?) ON CONFLICT (key) DO NOTHING",
+                (secrets.token_hex(32),),
+            )
             return str(db.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()[0])
 
     def create(self, owner: str, title: str, scope: Sequence[str] = ()) -> ConversationInfo:
@@ -312,6 +361,7 @@ class ConversationStore:
         """Add ``turn`` at the end; returns its position (0 for the first)."""
         with self._connect() as db:
             self._check(db, owner, conversation_id)
+            self._touch(db, conversation_id)  # first: it locks the conversation, so appends take turns
             row = db.execute(
                 "SELECT coalesce(max(position) + 1, 0) FROM turns WHERE conversation_id = ?", (conversation_id,)
             ).fetchone()
@@ -319,7 +369,6 @@ class ConversationStore:
                 "INSERT INTO turns (conversation_id, position, record) VALUES (?, ?, ?)",
                 (conversation_id, row[0], turn_to_json(turn)),
             )
-            self._touch(db, conversation_id)
         return int(row[0])
 
     def pop_last(self, owner: str, conversation_id: str) -> ChatTurn | None:
@@ -362,11 +411,11 @@ class ConversationStore:
         return conversation_markdown(info.title, self.turns(owner, conversation_id))
 
     @staticmethod
-    def _check(db: sqlite3.Connection, owner: str, conversation_id: str) -> None:
+    def _check(db: Any, owner: str, conversation_id: str) -> None:
         row = db.execute("SELECT 1 FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)).fetchone()
         if row is None:
             raise ConversationNotFound(conversation_id)
 
     @staticmethod
-    def _touch(db: sqlite3.Connection, conversation_id: str) -> None:
+    def _touch(db: Any, conversation_id: str) -> None:
         db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (time.time(), conversation_id))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from qa.access import AccessPolicy
 from qa.conversations import ChatTurn as ChatTurn
-from qa.conversations import ConversationStore, store_path
+from qa.conversations import open_store
 from qa.types import Answer, Document
 from qa.ui_chat import CHAT_CSS, CHAT_HEAD, ChatHandlers, ask_tab, esc, wire_chat
 from qa.ui_chat import CONTEXT_CHARS as CONTEXT_CHARS
@@ -221,7 +221,7 @@ def build_app(
     settings = settings or load_settings()
     holder = _AssistantHolder(assistant, settings.preset, assistant_factory or _default_factory(settings))
     docs = DocumentHandlers(holder, Path(settings.paths.index) / "uploads", settings.ui.max_upload_mb, policy)
-    store = ConversationStore(store_path(settings.paths.index))
+    store = open_store(settings)
     chat = ChatHandlers(holder, store, exposed=bool(policy and policy.exposed))
     with gr.Blocks(title="Document Q&A", analytics_enabled=False) as demo:
         gr.Markdown("## Document Q&A\nAnswers come only from your indexed documents, each claim linked to its source.")

@@ -232,3 +232,38 @@ def test_markdown_export_has_every_question_answer_citation_and_quote(tmp_path: 
         "_Could not answer: boom_\n"
     )
     assert markdown.startswith("# Mesutoclax \\# notes\n")
+
+
+@pytest.mark.postgres
+def test_on_a_shared_postgresql_index_every_server_sees_the_same_conversations(pg_url: str, pg_schema: str) -> None:
+    from qa.conversations import open_store
+    from qa.settings import Settings
+
+    settings = Settings.model_validate({"index": {"backend": "postgres", "url": pg_url, "schema_name": pg_schema}})
+    first, second = open_store(settings), open_store(settings)  # two `qa serve` on one index
+    assert first.path is None and first.postgres == settings.index
+    cid = first.create(LOCAL_OWNER, "Shared", scope=["a.txt"]).id
+    turns = [ChatTurn("Q1", answered(), seconds=0.5), ChatTurn("Q2", refused()), ChatTurn("Q3", stopped=True)]
+    for turn in turns:
+        first.append(LOCAL_OWNER, cid, turn)
+    assert second.turns(LOCAL_OWNER, cid) == turns
+    assert [(c.title, c.turns, c.scope) for c in second.conversations(LOCAL_OWNER)] == [("Shared", 3, ("a.txt",))]
+    second.rename(LOCAL_OWNER, cid, "Renamed")
+    assert first.get(LOCAL_OWNER, cid).title == "Renamed"
+    with pytest.raises(ConversationNotFound):
+        second.turns("user:eve", cid)
+    assert second.pop_last(LOCAL_OWNER, cid) == turns[2]
+    assert first.secret() == second.secret() and len(first.secret()) == 64
+
+    def add(n: int) -> None:
+        for i in range(5):
+            (first if n % 2 else second).append(LOCAL_OWNER, cid, ChatTurn(f"T{n}-{i}"))
+
+    threads = [threading.Thread(target=add, args=(n,)) for n in range(4)]  # one conversation, both servers
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(first.turns(LOCAL_OWNER, cid)) == 2 + 20
+    first.delete(LOCAL_OWNER, cid)
+    assert second.conversations(LOCAL_OWNER) == []
