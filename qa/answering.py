@@ -144,7 +144,7 @@ class AnswerPath:
         )
         raw = generation.text.strip()
         other = self.verifier.run(
-            query=query, raw=raw, passages=focus.passages, relevance=relevance, context=focus.context
+            query=query, raw=raw, passages=focus.passages, relevance=relevance, context=focus.context, pool=pool
         )
         timings = {**part.timings, "conflict": time.perf_counter() - started}
         short = (
@@ -181,7 +181,7 @@ class AnswerPath:
         started = time.perf_counter()
         raw = generation.text.strip()
         checked = self.verifier.run(
-            query=query, raw=raw, passages=focus.passages, relevance=relevance, context=focus.context
+            query=query, raw=raw, passages=focus.passages, relevance=relevance, context=focus.context, pool=pool
         )
         timings["verify"] = time.perf_counter() - started
         signals = {**signals, **checked.features}

@@ -37,6 +37,7 @@ class Draft:
     raw: str
     passages: Sequence[Passage]
     verified: VerifiedAnswer
+    pool: Sequence[Passage] = ()  # every retrieved passage (what the documents say about the names)
 
 
 @dataclass(frozen=True)
@@ -90,10 +91,17 @@ class Verifier:
         )
 
     def run(
-        self, *, query: Query, raw: str, passages: Sequence[Passage], relevance: float, context: Mapping[str, str]
+        self,
+        *,
+        query: Query,
+        raw: str,
+        passages: Sequence[Passage],
+        relevance: float,
+        context: Mapping[str, str],
+        pool: Sequence[Passage] = (),
     ) -> Verdict:
         verified = verify_answer(raw, passages, query.stems, min_support=self.settings.min_support, context=context)
-        draft = Draft(query, raw, passages, verified)
+        draft = Draft(query, raw, passages, verified, pool)
         cited_ok = bool(parse_markers(raw)) and verified.reattributed == 0 and not verified.dropped
         features = {
             "relevance": round(relevance, 4),
@@ -135,7 +143,7 @@ class Verifier:
         if not wants_agent(draft.query.text):
             return None
         short = answer_phrase(draft.verified.text, draft.query.stems) or strip_markers(draft.verified.text)
-        texts = [p.chunk.text for p in draft.passages]
+        texts = list(dict.fromkeys(p.chunk.text for p in [*draft.passages, *draft.pool]))
         return RefusalReason.WRONG_KIND if answers_with_things(short, draft.query.text, texts) else None
 
 

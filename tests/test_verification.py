@@ -130,3 +130,17 @@ def test_a_who_question_answered_with_things_is_the_wrong_kind() -> None:
         query=_query("Who markets venetoclax?"), raw="AbbVie [1].", passages=[passage], relevance=0.6, context={}
     )
     assert agent.refusal is None
+
+
+def test_what_a_name_is_is_read_from_the_whole_pool_not_only_the_cited_passage() -> None:
+    cited_text = "Dr. Cui commented on the news about Obinutuzumab and AbbVie."
+    cited = Passage(chunk=Chunk("d#1", "d", "Doc", cited_text, 0, len(cited_text), 1), score=1.0, dense_score=0.6)
+    other_text = "Obinutuzumab, an antibody, is given with venetoclax."
+    other = Passage(chunk=Chunk("d#0", "d", "Doc", other_text, 0, len(other_text), 0), score=0.5, dense_score=0.5)
+    verifier = Verifier(CitationSettings(), DEFAULTS)
+    query = _query("Who commented on the news?")
+    raw = "Obinutuzumab commented on the news [1]."
+    alone = verifier.run(query=query, raw=raw, passages=[cited], relevance=0.6, context={})
+    assert alone.refusal is None  # the cited passage alone does not say what Obinutuzumab is
+    pooled = verifier.run(query=query, raw=raw, passages=[cited], relevance=0.6, context={}, pool=[cited, other])
+    assert pooled.refusal is RefusalReason.WRONG_KIND
