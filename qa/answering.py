@@ -144,7 +144,12 @@ class AnswerPath:
         )
         raw = generation.text.strip()
         other = self.verifier.run(
-            query=query, raw=raw, passages=focus.passages, relevance=relevance, context=focus.context, pool=pool
+            query=query,
+            raw=raw,
+            passages=focus.passages,
+            relevance=relevance,
+            context=focus.context,
+            background=lambda: self._documents_of(pool),
         )
         timings = {**part.timings, "conflict": time.perf_counter() - started}
         short = (
@@ -181,7 +186,12 @@ class AnswerPath:
         started = time.perf_counter()
         raw = generation.text.strip()
         checked = self.verifier.run(
-            query=query, raw=raw, passages=focus.passages, relevance=relevance, context=focus.context, pool=pool
+            query=query,
+            raw=raw,
+            passages=focus.passages,
+            relevance=relevance,
+            context=focus.context,
+            background=lambda: self._documents_of(pool),
         )
         timings["verify"] = time.perf_counter() - started
         signals = {**signals, **checked.features}
@@ -205,6 +215,11 @@ class AnswerPath:
             signals=signals,
             short=None if query.yes_no else shortest_span(checked.verified.text, citations, query.stems),
         )
+
+    def _documents_of(self, pool: Sequence[Passage]) -> list[str]:
+        """The whole texts of the documents ``pool`` comes from (what they say a name is)."""
+        index = self.retriever.index
+        return [index.get_document(doc_id).text for doc_id in dict.fromkeys(p.chunk.doc_id for p in pool)]
 
     def _messages(self, query: Query, passages: Sequence[Passage]) -> Messages:
         several_docs = len({p.chunk.doc_id for p in passages}) > 1

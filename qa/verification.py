@@ -37,7 +37,7 @@ class Draft:
     raw: str
     passages: Sequence[Passage]
     verified: VerifiedAnswer
-    pool: Sequence[Passage] = ()  # every retrieved passage (what the documents say about the names)
+    background: Callable[[], Sequence[str]] | None = None  # the retrieved documents' texts, read when needed
 
 
 @dataclass(frozen=True)
@@ -98,10 +98,12 @@ class Verifier:
         passages: Sequence[Passage],
         relevance: float,
         context: Mapping[str, str],
-        pool: Sequence[Passage] = (),
+        background: Callable[[], Sequence[str]] | None = None,
     ) -> Verdict:
+        """``background``: the texts of the documents retrieved for the question (what they say a name
+        is), read only by a check that needs them."""
         verified = verify_answer(raw, passages, query.stems, min_support=self.settings.min_support, context=context)
-        draft = Draft(query, raw, passages, verified, pool)
+        draft = Draft(query, raw, passages, verified, background)
         cited_ok = bool(parse_markers(raw)) and verified.reattributed == 0 and not verified.dropped
         features = {
             "relevance": round(relevance, 4),
@@ -143,7 +145,7 @@ class Verifier:
         if not wants_agent(draft.query.text):
             return None
         short = answer_phrase(draft.verified.text, draft.query.stems) or strip_markers(draft.verified.text)
-        texts = list(dict.fromkeys(p.chunk.text for p in [*draft.passages, *draft.pool]))
+        texts = [p.chunk.text for p in draft.passages] + list(draft.background() if draft.background else [])
         return RefusalReason.WRONG_KIND if answers_with_things(short, draft.query.text, texts) else None
 
 

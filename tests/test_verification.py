@@ -132,15 +132,24 @@ def test_a_who_question_answered_with_things_is_the_wrong_kind() -> None:
     assert agent.refusal is None
 
 
-def test_what_a_name_is_is_read_from_the_whole_pool_not_only_the_cited_passage() -> None:
+def test_what_a_name_is_is_read_from_the_retrieved_documents_not_only_the_cited_passage() -> None:
     cited_text = "Dr. Cui commented on the news about Obinutuzumab and AbbVie."
     cited = Passage(chunk=Chunk("d#1", "d", "Doc", cited_text, 0, len(cited_text), 1), score=1.0, dense_score=0.6)
     other_text = "Obinutuzumab, an antibody, is given with venetoclax."
-    other = Passage(chunk=Chunk("d#0", "d", "Doc", other_text, 0, len(other_text), 0), score=0.5, dense_score=0.5)
     verifier = Verifier(CitationSettings(), DEFAULTS)
     query = _query("Who commented on the news?")
     raw = "Obinutuzumab commented on the news [1]."
     alone = verifier.run(query=query, raw=raw, passages=[cited], relevance=0.6, context={})
     assert alone.refusal is None  # the cited passage alone does not say what Obinutuzumab is
-    pooled = verifier.run(query=query, raw=raw, passages=[cited], relevance=0.6, context={}, pool=[cited, other])
-    assert pooled.refusal is RefusalReason.WRONG_KIND
+    read: list[bool] = []
+
+    def documents() -> list[str]:
+        read.append(True)
+        return [other_text + " " + cited_text]
+
+    pooled = verifier.run(query=query, raw=raw, passages=[cited], relevance=0.6, context={}, background=documents)
+    assert pooled.refusal is RefusalReason.WRONG_KIND and read == [True]
+    what = verifier.run(
+        query=_query("What was said?"), raw=raw, passages=[cited], relevance=0.6, context={}, background=documents
+    )
+    assert what.refusal is None and read == [True]  # not a who-question: the documents are not read
