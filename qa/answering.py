@@ -26,7 +26,7 @@ from qa.settings import Settings
 from qa.signals import PROBABILITY_SIGNALS, answer_signals, judged
 from qa.text import words
 from qa.types import Answer, Citation, Passage, RefusalReason, Span
-from qa.verification import Verifier, gate, refusal_confidence, relevance_of
+from qa.verification import Verdict, Verifier, gate, refusal_confidence, relevance_of
 
 History = Sequence[tuple[str, str]]
 TextStream = collections.abc.Generator[str, None, Generation]  # text deltas, then returns the Generation
@@ -143,24 +143,17 @@ class AnswerPath:
             self.generator, self._messages(query, focus.passages), max_tokens=self.settings.generation.max_tokens
         )
         raw = generation.text.strip()
-        other = self.verifier.run(
-            query=query,
-            raw=raw,
-            passages=focus.passages,
-            relevance=relevance,
-            context=focus.context,
-            background=lambda: self._documents_of(pool),
-        )
+        other = self._verify(query, raw, focus, pool, relevance)
         timings = {**part.timings, "conflict": time.perf_counter() - started}
         short = (
             shortest_span(other.verified.text, other.verified.citations, query.stems) if other.refusal is None else None
         )
-        if not disagree(part.short, short):
+        if short is None or not disagree(part.short, short):
             return replace(part, timings=timings)
         shift = len(part.citations)
         second = shift_markers(other.verified.text, shift)
         citations = (*part.citations, *(replace(c, n=c.n + shift) for c in other.verified.citations))
-        note = f"The documents disagree: “{part.short.text}” against “{short.text if short else ''}” in {rival.title}."
+        note = f"The documents disagree: “{part.short.text}” against “{short.text}” in {rival.title}."
         return replace(
             part,
             text=f"{part.text} {prompts.CONFLICT_TEXT.format(title=rival.title)} {second}",
@@ -185,14 +178,7 @@ class AnswerPath:
         check fails or the confidence is below ``confidence.min_answer``."""
         started = time.perf_counter()
         raw = generation.text.strip()
-        checked = self.verifier.run(
-            query=query,
-            raw=raw,
-            passages=focus.passages,
-            relevance=relevance,
-            context=focus.context,
-            background=lambda: self._documents_of(pool),
-        )
+        checked = self._verify(query, raw, focus, pool, relevance)
         timings["verify"] = time.perf_counter() - started
         signals = {**signals, **checked.features}
         if checked.refusal is not None:
@@ -214,6 +200,17 @@ class AnswerPath:
             timings=timings,
             signals=signals,
             short=None if query.yes_no else shortest_span(checked.verified.text, citations, query.stems),
+        )
+
+    def _verify(self, query: Query, raw: str, focus: Focus, pool: Sequence[Passage], relevance: float) -> Verdict:
+        """The verifier's verdict on ``raw``, an answer from ``focus``'s passages."""
+        return self.verifier.run(
+            query=query,
+            raw=raw,
+            passages=focus.passages,
+            relevance=relevance,
+            context=focus.context,
+            background=lambda: self._documents_of(pool),
         )
 
     def _documents_of(self, pool: Sequence[Passage]) -> list[str]:

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 
@@ -76,34 +76,28 @@ class BuildJob:
     lock_timeout: float = 0.0  # seconds to wait for another writer before raising IndexLocked
 
 
-def build_folder_index(
-    paths: Sequence[Path | str],
-    settings: Settings,
-    embedder: Embedder,
-    *,
-    rebuild: bool = False,
-    progress: bool = True,
-    lock_timeout: float = 0.0,
-) -> BuildReport:
-    """Bring the index in ``settings.paths.index`` up to date with the documents under ``paths``.
+class IndexWrites:
+    """The writes of an opened index, on either backend: each is a :class:`BuildJob` that ``_run`` carries out."""
 
-    Added and changed documents are chunked and embedded; stored documents that lay under
-    ``paths`` and are gone are removed; documents added from elsewhere (UI uploads) stay.
-    A different embedding model or chunking or an unreadable index triggers a full rebuild
-    (``report.full_rebuild_reason`` says why); ``rebuild=True`` rebuilds from ``paths`` alone.
-    Raises :class:`IndexLocked` if another build holds the lock for ``lock_timeout`` seconds.
-    """
-    job = BuildJob(
-        Path(settings.paths.index),
-        settings,
-        embedder,
-        "sync",
-        paths=tuple(paths),
-        rebuild=rebuild,
-        progress=progress,
-        lock_timeout=lock_timeout,
-    )
-    return run_build(job)
+    directory: Path
+    settings: Settings
+    embedder: Embedder
+
+    def add_paths(
+        self, paths: Sequence[Path | str], *, progress: bool = False, lock_timeout: float = 60.0
+    ) -> BuildReport:
+        """Add (or update) the documents found under ``paths``; nothing else is removed."""
+        return self._run(self._job("add", paths=tuple(paths), progress=progress, lock_timeout=lock_timeout))
+
+    def remove_documents(self, doc_ids: Sequence[str], *, lock_timeout: float = 60.0) -> BuildReport:
+        """Remove documents by id (unknown ids are ignored)."""
+        return self._run(self._job("remove", doc_ids_to_remove=tuple(doc_ids), lock_timeout=lock_timeout))
+
+    def _job(self, mode: UpdateMode, **options: Any) -> BuildJob:
+        return BuildJob(self.directory, self.settings, self.embedder, mode, **options)
+
+    def _run(self, job: BuildJob) -> BuildReport:
+        raise NotImplementedError
 
 
 def run_build(job: BuildJob) -> BuildReport:
@@ -354,7 +348,8 @@ def distinct_id(doc_id: str, path: Path, sources: dict[str, str], *, taken: Mapp
     The same goes for an id an earlier file of this scan took (``taken``). A document is one file: indexing
     ``a/alpha.txt`` and ``b/alpha.txt`` keeps both, and re-indexing ``a/alpha.txt`` from another working
     directory is still the same document."""
-    candidates = [doc_id, *("/".join([*path.resolve().parent.parts[-depth:], doc_id]) for depth in range(1, 8))]
+    folders = path.resolve().parent.parts
+    candidates = [doc_id, *("/".join([*folders[-depth:], doc_id]) for depth in range(1, 8))]
     for candidate in candidates:
         stored = sources.get(candidate)
         other = bool(stored) and _other_file(stored or "", path)

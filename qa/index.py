@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from qa.builder import BuildJob, IndexLock, UpdateMode, build_folder_index, run_build
+from qa.builder import BuildJob, IndexLock, IndexWrites, run_build
 from qa.embedding import Embedder
 from qa.index_format import (
     BuildReport,
@@ -145,7 +145,7 @@ class WritableIndex(IndexReader, Protocol):
     def close(self) -> None: ...
 
 
-class Index:
+class Index(IndexWrites):
     """An opened index folder: an :class:`IndexReader` over the generation it holds, and the writes.
 
     Reads go to the generation loaded at open or at the last write or :meth:`reload`;
@@ -205,36 +205,8 @@ class Index:
         """Switch to the live generation (after this or another process wrote the index)."""
         self._snapshot = open_live_snapshot(self.directory, expected_header(self.settings, self.embedder))
 
-    def add_paths(
-        self, paths: Sequence[Path | str], *, progress: bool = False, lock_timeout: float = 60.0
-    ) -> BuildReport:
-        """Add (or update) the documents found under ``paths``; nothing else is removed."""
-        return self._write("add", paths=tuple(paths), progress=progress, lock_timeout=lock_timeout)
-
-    def remove_documents(self, doc_ids: Sequence[str], *, lock_timeout: float = 60.0) -> BuildReport:
-        """Remove documents by id (unknown ids are ignored)."""
-        return self._write("remove", doc_ids_to_remove=tuple(doc_ids), lock_timeout=lock_timeout)
-
-    def _write(
-        self,
-        mode: UpdateMode,
-        *,
-        paths: tuple[Path | str, ...] = (),
-        doc_ids_to_remove: tuple[str, ...] = (),
-        progress: bool = False,
-        lock_timeout: float,
-    ) -> BuildReport:
+    def _run(self, job: BuildJob) -> BuildReport:
         """Update the folder in place (under its lock), then serve the generation just published."""
-        job = BuildJob(
-            self.directory,
-            self.settings,
-            self.embedder,
-            mode,
-            paths=paths,
-            doc_ids_to_remove=doc_ids_to_remove,
-            progress=progress,
-            lock_timeout=lock_timeout,
-        )
         report = run_build(job)
         self.reload()
         return report
@@ -263,24 +235,29 @@ def build_index(
     progress: bool = True,
     lock_timeout: float = 0.0,
 ) -> BuildReport:
-    """Bring the index ``settings`` point at up to date with the documents under ``paths``.
+    """Bring the index ``settings`` point at (the folder, or PostgreSQL) up to date with the documents under ``paths``.
 
-    Incremental by content hash on both backends; see :func:`qa.builder.build_folder_index`."""
+    Added and changed documents are chunked and embedded; stored documents that lay under
+    ``paths`` and are gone are removed; documents added from elsewhere (UI uploads) stay.
+    A different embedding model or chunking or an unreadable index triggers a full rebuild
+    (``report.full_rebuild_reason`` says why); ``rebuild=True`` rebuilds from ``paths`` alone.
+    Raises :class:`IndexLocked` if another build holds the lock for ``lock_timeout`` seconds.
+    """
+    job = BuildJob(
+        Path(settings.paths.index),
+        settings,
+        embedder,
+        "sync",
+        paths=tuple(paths),
+        rebuild=rebuild,
+        progress=progress,
+        lock_timeout=lock_timeout,
+    )
     if settings.index.backend == "postgres":
         from qa.pg_builder import run_pg_build
 
-        job = BuildJob(
-            Path(settings.paths.index),
-            settings,
-            embedder,
-            "sync",
-            paths=tuple(paths),
-            rebuild=rebuild,
-            progress=progress,
-            lock_timeout=lock_timeout,
-        )
         return run_pg_build(job)
-    return build_folder_index(paths, settings, embedder, rebuild=rebuild, progress=progress, lock_timeout=lock_timeout)
+    return run_build(job)
 
 
 def index_exists(settings: Settings) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.builder import BuildJob, UpdateMode
+from qa.builder import BuildJob, IndexWrites
 from qa.embedding import Embedder
 from qa.index_format import (
     REBUILD_HINT,
@@ -71,7 +71,7 @@ class PgSnapshot(PgReads):
             self.close()
 
 
-class PgIndex:
+class PgIndex(IndexWrites):
     """An index in a PostgreSQL schema: reads from a connection pool, writes under an advisory lock."""
 
     def __init__(self, settings: Settings, embedder: Embedder, pool: Any) -> None:
@@ -152,37 +152,10 @@ class PgIndex:
     def reload(self) -> None:
         """Nothing to do: every read sees the latest committed documents."""
 
-    def add_paths(
-        self, paths: Sequence[Path | str], *, progress: bool = False, lock_timeout: float = 60.0
-    ) -> BuildReport:
-        """Add (or update) the documents found under ``paths``; nothing else is removed."""
-        return self._write("add", paths=tuple(paths), progress=progress, lock_timeout=lock_timeout)
-
-    def remove_documents(self, doc_ids: Sequence[str], *, lock_timeout: float = 60.0) -> BuildReport:
-        """Remove documents by id (unknown ids are ignored)."""
-        return self._write("remove", doc_ids_to_remove=tuple(doc_ids), lock_timeout=lock_timeout)
-
-    def _write(
-        self,
-        mode: UpdateMode,
-        *,
-        paths: tuple[Path | str, ...] = (),
-        doc_ids_to_remove: tuple[str, ...] = (),
-        progress: bool = False,
-        lock_timeout: float,
-    ) -> BuildReport:
+    def _run(self, job: BuildJob) -> BuildReport:
+        """One transaction under the schema's advisory lock; nothing to reload afterwards."""
         from qa.pg_builder import run_pg_build
 
-        job = BuildJob(
-            self.directory,
-            self.settings,
-            self.embedder,
-            mode,
-            paths=paths,
-            doc_ids_to_remove=doc_ids_to_remove,
-            progress=progress,
-            lock_timeout=lock_timeout,
-        )
         return run_pg_build(job)
 
     def close(self) -> None:

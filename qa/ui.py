@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from qa.access import AccessPolicy
 from qa.conversations import ChatTurn as ChatTurn
 from qa.conversations import open_store
-from qa.types import Answer, Document
-from qa.ui_chat import CHAT_CSS, CHAT_HEAD, ChatHandlers, ask_tab, esc, wire_chat
+from qa.ui_chat import CHAT_CSS, CHAT_HEAD, ChatAssistant, ChatHandlers, ask_tab, esc, wire_chat
 from qa.ui_chat import CONTEXT_CHARS as CONTEXT_CHARS
 from qa.ui_chat import EXAMPLE_QUESTIONS as EXAMPLE_QUESTIONS
 from qa.ui_chat import chat_messages as chat_messages
@@ -47,7 +46,7 @@ from qa.ui_documents import validate_upload as validate_upload
 if TYPE_CHECKING:
     import gradio as gr
 
-    from qa.index import BuildReport, DocInfo
+    from qa.index import BuildReport
     from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,28 +57,9 @@ PRESET_CHOICES: tuple[str, ...] = ("fast", "accurate")
 # --------------------------------------------------------------------------- what the UI needs
 
 
-class IndexLike(Protocol):
-    """The index as the UI reads it: the documents table and a document's text for the sources panel."""
-
-    def documents(self) -> Sequence[DocInfo]: ...
-
-    def get_document(self, doc_id: str) -> Document: ...
-
-
-class AssistantLike(Protocol):
-    """Exactly what the UI uses of ``qa.pipeline.Assistant`` (which satisfies it as is)."""
-
-    @property
-    def index(self) -> IndexLike: ...
-
-    def ask_stream(
-        self,
-        question: str,
-        *,
-        history: Sequence[tuple[str, str]],
-        top_k: int | None,
-        doc_ids: Collection[str] | None = None,
-    ) -> Iterator[str | Answer]: ...
+class AssistantLike(ChatAssistant, Protocol):
+    """Exactly what the UI uses of ``qa.pipeline.Assistant`` (which satisfies it as is): the chat's
+    part (:class:`qa.ui_chat.ChatAssistant`) and the Documents tab's writes."""
 
     def add_documents(self, paths: Sequence[Path]) -> BuildReport: ...
 
