@@ -138,7 +138,7 @@ class AnswerPath:
         if rival is None or part.short is None:
             return part
         started = time.perf_counter()
-        focus = self.selector.run(query=query, pool=rival.passages)
+        focus = self.selector.run(query=query, pool=rival.passages, budget_words=settings.context_words)
         generation = generate(
             self.generator, self._messages(query, focus.passages), max_tokens=self.settings.generation.max_tokens
         )
@@ -334,7 +334,7 @@ def build_answer(question: Question, parts: Sequence[PartAnswer], timings: Mappi
     refused_reasons = [p.refusal_reason for p in parts if p.refusal_reason]
     return Answer(
         question=question.asked,
-        text=" ".join(texts),
+        text=" ".join(texts if answered else dict.fromkeys(texts)),  # one "The documents don't say.", not two
         citations=citations,
         refused=not answered,
         confidence=min(p.confidence for p in parts),

@@ -75,10 +75,12 @@ class ContextSelector:
     def warm_up(self) -> None:
         self.embedder.warm_up()
 
-    def run(self, *, query: Query, pool: Sequence[Passage]) -> Focus:
+    def run(self, *, query: Query, pool: Sequence[Passage], budget_words: int | None = None) -> Focus:
+        """The best sentences of ``pool`` and its neighbours within ``budget_words`` (default: the
+        selector's budget)."""
         started = time.perf_counter()
         expanded = self.with_neighbours(pool)
-        passages = self.select(query=query, pool=expanded)
+        passages = self.select(query=query, pool=expanded, budget_words=budget_words)
         context = {p.chunk.id: p.chunk.text for p in expanded}
         return Focus(tuple(passages), context, time.perf_counter() - started)
 
@@ -95,8 +97,9 @@ class ContextSelector:
                     out.append(replace(passage, chunk=chunk, sparse_rank=None, dense_rank=None))
         return out
 
-    def select(self, *, query: Query, pool: Sequence[Passage]) -> list[Passage]:
+    def select(self, *, query: Query, pool: Sequence[Passage], budget_words: int | None = None) -> list[Passage]:
         """The best sentences of ``pool`` within the word budget, as tight passages, best first."""
+        budget = self.budget_words if budget_words is None else budget_words
         units = _sentence_units(pool)
         if not units:
             return []
@@ -109,7 +112,7 @@ class ContextSelector:
             wanted = [j - 1, j] if units[j].prev and _REFERS_BACK.match(texts[j]) else [j]
             wanted = [i for i in wanted if i not in chosen]
             size = sum(len(texts[i].split()) for i in wanted)
-            if wanted and (not chosen or used + size <= self.budget_words):
+            if wanted and (not chosen or used + size <= budget):
                 for i in wanted:
                     chosen[i] = float(score[j])
                 used += size

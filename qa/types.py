@@ -125,6 +125,7 @@ class RefusalReason(StrEnum):
     UNSUPPORTED = "unsupported"
     OFF_TOPIC = "off_topic"
     WRONG_KIND = "wrong_kind"
+    RESTATES_QUESTION = "restates_question"
     LOW_CONFIDENCE = "low_confidence"
     NOT_ENGLISH = "not_english"
 
@@ -141,6 +142,7 @@ _REFUSAL_MESSAGES: dict[RefusalReason, str] = {
     RefusalReason.UNSUPPORTED: "The answer was not supported by the passages.",
     RefusalReason.OFF_TOPIC: "The cited passages are not about the question.",
     RefusalReason.WRONG_KIND: "The passages do not contain that kind of fact.",
+    RefusalReason.RESTATES_QUESTION: "The model only repeated the question.",
     RefusalReason.LOW_CONFIDENCE: "The model was too unsure of its answer to show it.",
     RefusalReason.NOT_ENGLISH: (
         "Questions in English work best: the search model here reads English only, so this question "

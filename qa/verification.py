@@ -1,9 +1,10 @@
 """Deciding whether an answer may be shown: ordered, named checks, each refusing for one reason.
 
 Two gates run before generation (is anything relevant; does the question take for granted a
-name the documents never mention), and four checks after it (did the model say it can't;
-is any sentence supported by the passage it cites; are the cited passages about the question;
-does the answer hold the kind of fact asked for). Each returns a ``RefusalReason`` or ``None``;
+name the documents never mention), and checks after it (did the model say it can't; is any
+sentence supported by the passage it cites; are the cited passages about the question; does the
+answer hold the kind of fact asked for; does it say more than the question; is a "who" answered
+with a thing). Each returns a ``RefusalReason`` or ``None``;
 the first refusal wins. Thresholds come from the settings.
 """
 
@@ -17,7 +18,7 @@ from qa.entities import answers_with_things, wants_agent
 from qa.query import Query
 from qa.questions import has_expected_type, missing_premise_terms, says_not_found
 from qa.settings import CitationSettings, ConfidenceSettings, RetrievalSettings
-from qa.text import words
+from qa.text import contains_stem, content_stems, words
 from qa.types import Passage, RefusalReason
 
 
@@ -87,6 +88,7 @@ class Verifier:
             ("supported", self._supported),
             ("cited_on_topic", self._cited_on_topic),
             ("expected_kind", self._expected_kind),
+            ("adds_to_question", self._adds_to_question),
             ("agent_not_thing", self._agent_not_thing),
         )
 
@@ -138,6 +140,16 @@ class Verifier:
     def _expected_kind(draft: Draft) -> RefusalReason | None:
         ok = has_expected_type(draft.query.kind, draft.verified.text, draft.query.text)
         return None if ok else RefusalReason.WRONG_KIND
+
+    @staticmethod
+    def _adds_to_question(draft: Draft) -> RefusalReason | None:
+        """An answer (to other than a yes/no question) whose every content word is the question's own
+        states nothing the question did not; mostly a false premise read back as a fact."""
+        if draft.query.yes_no:
+            return None
+        said = content_stems(strip_markers(draft.verified.text))
+        echoed = bool(said) and all(contains_stem(draft.query.stems, stem) for stem in said)
+        return RefusalReason.RESTATES_QUESTION if echoed else None
 
     @staticmethod
     def _agent_not_thing(draft: Draft) -> RefusalReason | None:

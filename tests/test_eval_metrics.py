@@ -211,6 +211,17 @@ def test_latency_and_token_statistics() -> None:
     assert m["stage_latency"]["decode"] == {"p50": 1.0, "p95": pytest.approx(1.45), "mean": 1.0}
     assert "prompt_tokens" not in m["stage_latency"]  # token counts are not stages
     assert m["mean_tokens"] == {"completion_tokens": 10.0, "prompt_tokens": 250.0}
+    assert m["median_uncached_prompt_tokens"] == 250.0  # no cached counts: every prompt token
+
+
+def test_uncached_prompt_tokens_leave_out_the_cached_prefix_and_items_without_a_prompt() -> None:
+    scores = [
+        _timed("a", 1.0, {"prompt_tokens": 400.0, "cached_prompt_tokens": 120.0}),
+        _timed("b", 1.0, {"prompt_tokens": 300.0, "cached_prompt_tokens": 120.0}),
+        _timed("c", 1.0, {"prompt_tokens": 500.0, "cached_prompt_tokens": 100.0}),
+        _timed("d", 1.0, {"retrieval": 0.1}),  # refused before the generator
+    ]
+    assert summarize(scores)["median_uncached_prompt_tokens"] == 280.0
 
 
 def test_statistics_of_nothing_are_none() -> None:
@@ -226,6 +237,7 @@ def test_statistics_of_nothing_are_none() -> None:
         "latency_mean_s",
         "mean_confidence",
         "ece",
+        "median_uncached_prompt_tokens",
     ):
         assert m[key] is None, key
     assert m["stage_latency"] == {} and m["mean_tokens"] == {}

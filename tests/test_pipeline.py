@@ -14,7 +14,7 @@ from qa.embedding import HashingEmbedder
 from qa.generation import Messages
 from qa.index import build_index
 from qa.pipeline import Assistant, QuestionError
-from qa.settings import load_settings
+from qa.settings import Settings, load_settings
 from qa.types import Answer, RefusalReason
 
 DOCS = {
@@ -193,6 +193,13 @@ def test_a_part_the_documents_do_not_answer_is_named_not_contradicting_the_other
     assert answer.text.endswith("”: The documents don't say."), answer.text
 
 
+def test_a_question_whose_parts_are_all_refused_says_so_once(tmp_path: Path) -> None:
+    assistant, generator = _assistant(tmp_path, lambda m: "NOT FOUND")
+    answer = assistant.ask("Which companies market venetoclax, and what did mesutoclax receive?")
+    assert len(generator.calls) == 2 and answer.refused
+    assert answer.text == "The documents don't say."
+
+
 def test_stream_yields_text_then_the_verified_answer(tmp_path: Path) -> None:
     assistant, _ = _assistant(tmp_path, lambda m: f"AbbVie and Roche [{_passage_numbered(m, 'AbbVie')}].")
     items = list(assistant.ask_stream("Which companies market venetoclax?"))
@@ -302,30 +309,42 @@ def test_doc_ids_limit_the_passages_the_model_is_given(tmp_path: Path) -> None:
     assert isinstance(streamed, Answer) and {p.chunk.doc_id for p in streamed.passages} == {"drug.txt"}
 
 
-def test_documents_that_disagree_are_both_cited_with_lower_confidence(tmp_path: Path) -> None:
+def _copying(tmp_path: Path, texts: dict[str, str], **overrides: Any) -> tuple[Assistant, ScriptedGenerator, Settings]:
+    """An assistant over ``texts`` (file name: text) whose generator copies passage [1]'s first sentence."""
     from fakes import copy_first_sentence
 
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "article.txt").write_text(
-        "Designation News\n\nMesutoclax received Breakthrough Therapy Designation from the Center for Drug Evaluation.",
-        encoding="utf-8",
-    )
-    (docs / "planted.txt").write_text(
-        "Designation Memo\n\nMesutoclax received Breakthrough Therapy Designation from the Ministry of Silly Walks.",
-        encoding="utf-8",
-    )
+    for name, text in texts.items():
+        (docs / name).write_text(text, encoding="utf-8")
     settings = load_settings(
         environ={},
         paths={"index": tmp_path / "index", "seeds": docs, "cache": tmp_path / "cache"},
         embedding={"model": "hashing-64"},
         retrieval={"min_dense_score": 0.05},
-        confidence={"answer_weights": {}},  # the plain formula: a fake generator gives no probabilities
+        **overrides,
     )
     embedder = HashingEmbedder(64)
     build_index([docs], settings, embedder, progress=False)
     generator = ScriptedGenerator(copy_first_sentence)
-    assistant = Assistant(settings, embedder=embedder, generator=generator)
+    return Assistant(settings, embedder=embedder, generator=generator), generator, settings
+
+
+DESIGNATION = (
+    "Designation News\n\nMesutoclax received Breakthrough Therapy Designation from the Center for Drug Evaluation."
+)
+PLANTED = "Designation Memo\n\nMesutoclax received Breakthrough Therapy Designation from the Ministry of Silly Walks."
+
+
+def test_documents_that_disagree_are_both_cited_with_lower_confidence(tmp_path: Path) -> None:
+    from fakes import copy_first_sentence
+
+    assistant, generator, settings = _copying(
+        tmp_path,
+        {"article.txt": DESIGNATION, "planted.txt": PLANTED},
+        confidence={"answer_weights": {}},  # the plain formula: a fake generator gives no probabilities
+    )
+    embedder = assistant.embedder
     question = "Who granted Breakthrough Therapy Designation to mesutoclax?"
     answer = assistant.ask(question)
     assert not answer.refused and len(generator.calls) == 2  # the answer, then the other document on its own
@@ -342,25 +361,29 @@ def test_documents_that_disagree_are_both_cited_with_lower_confidence(tmp_path: 
 
 
 def test_documents_that_agree_are_not_reported_as_a_conflict(tmp_path: Path) -> None:
-    from fakes import copy_first_sentence
-
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name, after in (("one.txt", "The news came in March."), ("two.txt", "InnoCare announced it.")):
-        (docs / name).write_text(
-            f"Designation News\n\nMesutoclax received Breakthrough Therapy Designation from the CDE. {after}",
-            encoding="utf-8",
-        )
-    settings = load_settings(
-        environ={},
-        paths={"index": tmp_path / "index", "seeds": docs, "cache": tmp_path / "cache"},
-        embedding={"model": "hashing-64"},
-        retrieval={"min_dense_score": 0.05},
-    )
-    embedder = HashingEmbedder(64)
-    build_index([docs], settings, embedder, progress=False)
-    generator = ScriptedGenerator(copy_first_sentence)
-    answer = Assistant(settings, embedder=embedder, generator=generator).ask("Who granted the designation?")
+    texts = {
+        name: f"Designation News\n\nMesutoclax received Breakthrough Therapy Designation from the CDE. {after}"
+        for name, after in (("one.txt", "The news came in March."), ("two.txt", "InnoCare announced it."))
+    }
+    assistant, generator, _ = _copying(tmp_path, texts)
+    answer = assistant.ask("Who granted the designation?")
     assert len(generator.calls) == 2  # the other document was asked, and said the same
     assert not answer.refused and "says otherwise" not in answer.text
     assert not any(n.startswith("The documents disagree") for n in answer.notes)
+
+
+@pytest.mark.parametrize(("words", "most"), [(20, 20), (170, 170)])
+def test_the_other_document_is_shown_within_its_own_word_budget(tmp_path: Path, words: int, most: int) -> None:
+    more = " ".join(f"Mesutoclax trial site {n} opened its doors to patients in the spring." for n in range(6))
+    assistant, generator, _ = _copying(
+        tmp_path,
+        {"article.txt": DESIGNATION, "planted.txt": f"{PLANTED} {more}"},
+        conflicts={"context_words": words},
+        chunking={"target_words": 20, "overlap_words": 0},  # the other sentences in chunks of their own
+    )
+    assistant.ask("Who granted Breakthrough Therapy Designation to mesutoclax?")
+    assert len(generator.calls) == 2  # the answer, then the other document on its own
+    shown = generator.calls[1][-1]["content"].split("<passages>", 1)[1].split("</passages>", 1)[0]
+    lines = [line.split("] ", 1)[1] for line in shown.strip().splitlines()]  # "[n] text": one document
+    count = sum(len(line.split()) for line in lines)
+    assert count <= most and (count > 20) == (words > 20)

@@ -91,8 +91,14 @@ def test_gate_refuses_a_premise_the_documents_never_mention() -> None:
         ("Who markets venetoclax?", "NOT FOUND", RefusalReason.MODEL_NOT_FOUND, 1),
         ("Who markets venetoclax?", "Pfizer sells it [1].", RefusalReason.UNSUPPORTED, 2),
         ("How many companies market venetoclax?", "AbbVie and Roche [1].", RefusalReason.WRONG_KIND, 4),
-        ("Who markets venetoclax?", "AbbVie and Roche [1].", None, 5),
-        ("When was venetoclax approved?", "In 2016 [1].", None, 5),
+        ("Who markets venetoclax?", "AbbVie and Roche [1].", None, 6),
+        ("When was venetoclax approved?", "In 2016 [1].", None, 6),
+        (
+            "Why is venetoclax marketed by AbbVie?",
+            "Venetoclax is marketed by AbbVie [1].",
+            RefusalReason.RESTATES_QUESTION,
+            5,
+        ),
     ],
 )
 def test_checks_run_in_order_and_the_first_refusal_wins(
@@ -100,7 +106,22 @@ def test_checks_run_in_order_and_the_first_refusal_wins(
 ) -> None:
     refusal, names = _verify(question, raw)
     assert refusal is expected
-    assert names == ("model_said_not_found", "supported", "cited_on_topic", "expected_kind", "agent_not_thing")[:ran]
+    assert (
+        names
+        == (
+            "model_said_not_found",
+            "supported",
+            "cited_on_topic",
+            "expected_kind",
+            "adds_to_question",
+            "agent_not_thing",
+        )[:ran]
+    )
+
+
+def test_a_yes_no_answer_may_repeat_the_question() -> None:
+    refusal, _ = _verify("Is venetoclax marketed by AbbVie?", "Yes, venetoclax is marketed by AbbVie [1].")
+    assert refusal is None
 
 
 def test_a_cited_passage_below_min_relevance_is_off_topic() -> None:

@@ -475,6 +475,15 @@ def _mean_tokens(scores: Sequence[ItemScore]) -> dict[str, float | None]:
     return {name: mean(vals) for name, vals in sorted(counts.items())}
 
 
+def _uncached_prompt_tokens(scores: Sequence[ItemScore]) -> list[float]:
+    """Prompt tokens the generator had to process (not found in its cache), per item that called it."""
+    return [
+        s.timings["prompt_tokens"] - s.timings.get("cached_prompt_tokens", 0.0)
+        for s in scores
+        if s.error is None and s.timings.get("prompt_tokens")
+    ]
+
+
 def summarize(scores: Sequence[ItemScore], ks: Sequence[int] = RECALL_KS) -> dict[str, Any]:
     """Aggregate metrics over a group of items (flat scalars plus reliability bins and stage latency)."""
     answerable = [s for s in scores if s.answer_correct is not None]
@@ -524,6 +533,7 @@ def summarize(scores: Sequence[ItemScore], ks: Sequence[int] = RECALL_KS) -> dic
             "latency_mean_s": mean(latencies),
             "stage_latency": _stage_latency([s for s in scores if s.error is None]),
             "mean_tokens": _mean_tokens([s for s in scores if s.error is None]),
+            "median_uncached_prompt_tokens": percentile(_uncached_prompt_tokens(scores), 50),
             "reliability": reliability_bins(confidences, corrects),
         }
     )

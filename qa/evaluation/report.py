@@ -121,6 +121,7 @@ HEADLINE: tuple[tuple[str, str, str], ...] = (
     ("ece", "ECE (10 bins)", "num"),
     ("latency_p50_s", "latency p50", "s"),
     ("latency_p95_s", "latency p95", "s"),
+    ("median_uncached_prompt_tokens", "median uncached prompt tokens", "num"),
 )
 EXTERNAL_HEADLINE: tuple[tuple[str, str, str], ...] = (
     ("squad2.has_ans_f1", "SQuAD 2.0 HasAns F1", "pct"),
