@@ -371,24 +371,27 @@ class Slow(HashingEmbedder):
         time.sleep(60)
         return super().embed(texts)
 
-settings = Settings.model_validate({"paths": {"index": sys.argv[1]},
-                                    "chunking": {"target_words": 12, "overlap_words": 0}})
-build_index([Path(sys.argv[2])], settings, Slow(32), progress=False)
+build_index([Path(sys.argv[2])], Settings.model_validate_json(sys.argv[1]), Slow(32), progress=False)
 """
+
+
+def start_slow_build(settings: Settings, docs: Path) -> subprocess.Popen[str]:
+    """A build of ``docs`` with ``settings`` in another process, which prints "embedding" and stalls there."""
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(SLOW_BUILD), settings.model_dump_json(), str(docs)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
 
 
 def test_sigkill_mid_build_leaves_previous_index_and_frees_the_lock(docs: Path, settings: Settings) -> None:
     build_index([docs], settings, CountingEmbedder(), progress=False)
     before = live(settings)
     (docs / "alpha.txt").write_text("Alpha Report\n\nNew text that the killed build never finishes.")
-    root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(SLOW_BUILD), str(settings.paths.index), str(docs)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
+    proc = start_slow_build(settings, docs)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "embedding"
         with pytest.raises(IndexLocked):

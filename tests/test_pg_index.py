@@ -5,11 +5,7 @@ Every test gets its own schema on one embedded server (see ``pg_url`` and ``pg_s
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 import zlib
 from collections.abc import Sequence
@@ -17,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_index import DOCS, CountingEmbedder, write_docs
+from test_index import DOCS, CountingEmbedder, start_slow_build, write_docs
 
 from qa.embedding import HashingEmbedder
 from qa.index import (
@@ -251,36 +247,10 @@ def test_a_failed_write_is_rolled_back(docs: Path, settings: Settings, monkeypat
     index.close()
 
 
-SLOW_BUILD = """
-import sys, time
-from pathlib import Path
-from qa.embedding import HashingEmbedder
-from qa.index import build_index
-from qa.settings import Settings
-
-class Slow(HashingEmbedder):
-    def embed(self, texts, *, progress=False):
-        print("embedding", flush=True)
-        time.sleep(60)
-        return super().embed(texts)
-
-settings = Settings.model_validate({"index": {"backend": "postgres", "url": sys.argv[1], "schema_name": sys.argv[2]},
-                                    "chunking": {"target_words": 12, "overlap_words": 0}})
-build_index([Path(sys.argv[3])], settings, Slow(32), progress=False)
-"""
-
-
 def test_two_writers_take_turns_and_a_killed_writer_frees_the_lock(docs: Path, settings: Settings) -> None:
     build_index([docs], settings, CountingEmbedder(), progress=False)
     (docs / "alpha.txt").write_text("Alpha Report\n\nNew text that the killed build never finishes.", encoding="utf-8")
-    root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(SLOW_BUILD), settings.index.url, settings.index.schema_name, str(docs)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
+    proc = start_slow_build(settings, docs)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "embedding"
         with pytest.raises(IndexLocked, match="another `qa index` is writing"):

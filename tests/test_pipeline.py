@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import ScriptedGenerator
+from fakes import ScriptedGenerator, copy_first_sentence
 
 from qa.embedding import HashingEmbedder
 from qa.generation import Messages
@@ -30,12 +30,13 @@ DOCS = {
 }
 
 
-def _assistant(
-    tmp_path: Path, reply: Callable[[Messages], str], **overrides: Any
-) -> tuple[Assistant, ScriptedGenerator]:
+def _built(
+    tmp_path: Path, texts: dict[str, str], reply: Callable[[Messages], str], **overrides: Any
+) -> tuple[Assistant, ScriptedGenerator, Settings]:
+    """An assistant over ``texts`` (file name: text), a hashing index and a generator replying ``reply``."""
     docs = tmp_path / "docs"
     docs.mkdir()
-    for name, text in DOCS.items():
+    for name, text in texts.items():
         (docs / name).write_text(text, encoding="utf-8")
     settings = load_settings(
         environ={},
@@ -47,7 +48,14 @@ def _assistant(
     embedder = HashingEmbedder(64)
     build_index([docs], settings, embedder, progress=False)
     generator = ScriptedGenerator(reply)
-    return Assistant(settings, embedder=embedder, generator=generator), generator
+    return Assistant(settings, embedder=embedder, generator=generator), generator, settings
+
+
+def _assistant(
+    tmp_path: Path, reply: Callable[[Messages], str], **overrides: Any
+) -> tuple[Assistant, ScriptedGenerator]:
+    assistant, generator, _ = _built(tmp_path, DOCS, reply, **overrides)
+    return assistant, generator
 
 
 def _passage_numbered(messages: Messages, needle: str) -> int:
@@ -309,27 +317,6 @@ def test_doc_ids_limit_the_passages_the_model_is_given(tmp_path: Path) -> None:
     assert isinstance(streamed, Answer) and {p.chunk.doc_id for p in streamed.passages} == {"drug.txt"}
 
 
-def _copying(tmp_path: Path, texts: dict[str, str], **overrides: Any) -> tuple[Assistant, ScriptedGenerator, Settings]:
-    """An assistant over ``texts`` (file name: text) whose generator copies passage [1]'s first sentence."""
-    from fakes import copy_first_sentence
-
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name, text in texts.items():
-        (docs / name).write_text(text, encoding="utf-8")
-    settings = load_settings(
-        environ={},
-        paths={"index": tmp_path / "index", "seeds": docs, "cache": tmp_path / "cache"},
-        embedding={"model": "hashing-64"},
-        retrieval={"min_dense_score": 0.05},
-        **overrides,
-    )
-    embedder = HashingEmbedder(64)
-    build_index([docs], settings, embedder, progress=False)
-    generator = ScriptedGenerator(copy_first_sentence)
-    return Assistant(settings, embedder=embedder, generator=generator), generator, settings
-
-
 DESIGNATION = (
     "Designation News\n\nMesutoclax received Breakthrough Therapy Designation from the Center for Drug Evaluation."
 )
@@ -337,11 +324,10 @@ PLANTED = "Designation Memo\n\nMesutoclax received Breakthrough Therapy Designat
 
 
 def test_documents_that_disagree_are_both_cited_with_lower_confidence(tmp_path: Path) -> None:
-    from fakes import copy_first_sentence
-
-    assistant, generator, settings = _copying(
+    assistant, generator, settings = _built(
         tmp_path,
         {"article.txt": DESIGNATION, "planted.txt": PLANTED},
+        copy_first_sentence,
         confidence={"answer_weights": {}},  # the plain formula: a fake generator gives no probabilities
     )
     embedder = assistant.embedder
@@ -365,7 +351,7 @@ def test_documents_that_agree_are_not_reported_as_a_conflict(tmp_path: Path) -> 
         name: f"Designation News\n\nMesutoclax received Breakthrough Therapy Designation from the CDE. {after}"
         for name, after in (("one.txt", "The news came in March."), ("two.txt", "InnoCare announced it."))
     }
-    assistant, generator, _ = _copying(tmp_path, texts)
+    assistant, generator, _ = _built(tmp_path, texts, copy_first_sentence)
     answer = assistant.ask("Who granted the designation?")
     assert len(generator.calls) == 2  # the other document was asked, and said the same
     assert not answer.refused and "says otherwise" not in answer.text
@@ -375,9 +361,10 @@ def test_documents_that_agree_are_not_reported_as_a_conflict(tmp_path: Path) -> 
 @pytest.mark.parametrize(("words", "most"), [(20, 20), (170, 170)])
 def test_the_other_document_is_shown_within_its_own_word_budget(tmp_path: Path, words: int, most: int) -> None:
     more = " ".join(f"Mesutoclax trial site {n} opened its doors to patients in the spring." for n in range(6))
-    assistant, generator, _ = _copying(
+    assistant, generator, _ = _built(
         tmp_path,
         {"article.txt": DESIGNATION, "planted.txt": f"{PLANTED} {more}"},
+        copy_first_sentence,
         conflicts={"context_words": words},
         chunking={"target_words": 20, "overlap_words": 0},  # the other sentences in chunks of their own
     )

@@ -7,7 +7,6 @@ import math
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fake_openai_server import MODEL, FakeOpenAIServer
+from test_ui_browser import free_port
 
 from qa.calibration import LabelPrior
 from qa.generation import Choice, Generation, create_generator, generate
@@ -49,12 +49,6 @@ def fake() -> Iterator[FakeOpenAIServer]:
 
 def _settings(url: str, **extra: object) -> GenerationSettings:
     return GenerationSettings.model_validate({"backend": "openai", "url": url, **extra})
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _error(generator: OpenAIGenerator, **kwargs: object) -> tuple[str, float]:
@@ -154,7 +148,7 @@ def test_a_server_rejecting_the_optional_fields_is_asked_without_them(fake: Fake
 
 # -- failures: clear, fast, never a hang --------------------------------------------------
 def test_a_server_that_is_down_is_a_clear_and_fast_error() -> None:
-    url = f"http://127.0.0.1:{_free_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     message, seconds = _error(OpenAIGenerator(_settings(url)))
     assert url in message and "Cannot reach" in message and "QA_GENERATION__URL" in message
     assert seconds < 2.0
@@ -236,7 +230,7 @@ def test_a_malformed_or_broken_stream_is_a_clear_error(fake: FakeOpenAIServer, m
 
 
 def test_a_password_in_the_url_is_not_shown() -> None:
-    generator = OpenAIGenerator(_settings(f"http://bob:hunter2@127.0.0.1:{_free_port()}/v1"))
+    generator = OpenAIGenerator(_settings(f"http://bob:hunter2@127.0.0.1:{free_port()}/v1"))
     message, _ = _error(generator)
     assert "hunter2" not in message and "http://127.0.0.1:" in message
 
@@ -252,7 +246,7 @@ def test_qa_ask_reports_an_unreachable_server_in_one_line(
 
     (tmp_path / "seeds").mkdir()
     (tmp_path / "seeds" / "note.txt").write_text("Mesutoclax was granted a designation by the CDE.", encoding="utf-8")
-    url = f"http://127.0.0.1:{_free_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("QA_EMBEDDING__MODEL", "hashing-64")
     monkeypatch.setenv("QA_GENERATION__BACKEND", "openai")
@@ -362,7 +356,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     settings = load_settings(preset="fast")
     model = resolve_model(settings.generation.model, settings.paths.cache, show_progress=False)
-    port = _free_port()
+    port = free_port()
     log = (tmp_path_factory.mktemp("llama-server") / "server.log").open("w")
     argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--n_ctx", "2048", "--model_alias", "qwen2.5-0.5b"]

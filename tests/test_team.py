@@ -9,51 +9,35 @@ through one UI must be answerable, with its citation verified, from the other.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from fake_openai_server import FakeOpenAIServer
-from test_ui_api import Server, _free_port, _stop, api_client, documents, upload
+from test_ui_api import api_client, documents, upload
+from test_ui_browser import ROOT, Server, free_port, start_server, stop_server
 
 pytestmark = pytest.mark.postgres
 
-ROOT = Path(__file__).resolve().parents[1]
 ZETA = "Zeta particles decay into muons within two microseconds."
 
 
 def _serve(base: Path, env: dict[str, str]) -> Server:
     """``qa serve`` (the installed command) on a free loopback port, up and answering ``/config``."""
     base.mkdir(parents=True)
-    port = _free_port()
-    log = base / "serve.log"
+    port = free_port()
     command = [sys.executable, "-c", "import sys; from qa.cli import main; sys.exit(main())", "serve"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)],
-            cwd=base,
-            env={**env, "QA_PATHS__INDEX": str(base / "index")},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Server(f"http://127.0.0.1:{port}/", process, base / "index" / "uploads")
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"qa serve exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(server.url + "config", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    _stop(server)
-    raise RuntimeError(f"qa serve not up after 180 s:\n{log.read_text(errors='replace')[-3000:]}")
+    return start_server(
+        [*command, "--port", str(port)],
+        base / "serve.log",
+        base / "index",
+        port,
+        180,
+        cwd=base,
+        env={**env, "QA_PATHS__INDEX": str(base / "index")},
+    )
 
 
 @pytest.fixture
@@ -88,7 +72,7 @@ def team(tmp_path: Path, pg_url: str, pg_schema: str, generator_server: FakeOpen
         yield servers
     finally:
         for server in servers:
-            _stop(server)
+            stop_server(server.process)
 
 
 def test_a_document_uploaded_through_one_ui_is_answered_by_the_other(

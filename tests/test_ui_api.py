@@ -9,14 +9,9 @@ so the client is told to call them (``HIDDEN``) and only the server-side checks 
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +21,10 @@ import pytest
 pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AuthenticationError  # noqa: E402
+from test_ui_browser import ROOT, Server, free_port, start_server, stop_server  # noqa: E402
 
 pytestmark = pytest.mark.browser  # like the other subprocess-server UI tests (tests/test_ui_browser.py)
 
-ROOT = Path(__file__).resolve().parents[1]
 CAP_BYTES = 10_485  # int(0.01 * 1024 * 1024): the largest upload allowed
 HIDDEN = ("/upload", "/remove", "/list_documents")
 ALLOWED = "allowed: .csv, .docx, .epub, .htm, .html, .md, .pdf, .pptx, .txt."
@@ -38,54 +33,15 @@ READ_ONLY = "Documents are read-only on a server without login (started with --n
 USER = ("alice", "s3cret")
 
 
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-    uploads: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start(base: Path, *flags: str) -> Server:
     """The fake-backed app over one seed (``known.md``), up and answering ``/config``."""
     seeds = base / "seeds"
     seeds.mkdir()
     (seeds / "known.md").write_text("Known title\n\nThe CDE granted the designation.\n", encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, str(ROOT / "tests" / "ui_fake_server.py"), "--port", str(port), "--seeds", str(seeds)]
     cmd += ["--index-dir", str(base / "index"), "--delay", "0", "--max-upload-mb", "0.01", *flags]
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
-    log = base / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    server = Server(f"http://127.0.0.1:{port}/", process, base / "index" / "uploads")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(server.url + "config", timeout=2).status_code in (200, 401):  # 401: up, login required
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    _stop(server)
-    raise RuntimeError(f"server not up after 120 s:\n{log.read_text(errors='replace')[-3000:]}")
-
-
-def _stop(server: Server) -> None:
-    if server.process.poll() is None:
-        os.killpg(server.process.pid, signal.SIGTERM)  # the session started for this server only
-        try:
-            server.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait(timeout=10)
+    return start_server(cmd, base / "server.log", base / "index", port, 120, up=(200, 401))  # 401: login required
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +49,7 @@ def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Loopback, no users: ``qa serve`` as one person's tool."""
     server = _start(tmp_path_factory.mktemp("api-open"))
     yield server
-    _stop(server)
+    stop_server(server.process)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +57,7 @@ def team_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The policy of ``qa serve --host 0.0.0.0`` with a user: everything needs a login."""
     server = _start(tmp_path_factory.mktemp("api-team"), "--exposed", "--users", ":".join(USER))
     yield server
-    _stop(server)
+    stop_server(server.process)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +65,7 @@ def read_only_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
     """The policy of ``qa serve --host 0.0.0.0 --no-auth``: anonymous questions, read-only documents."""
     server = _start(tmp_path_factory.mktemp("api-read-only"), "--exposed", "--no-auth")
     yield server
-    _stop(server)
+    stop_server(server.process)
 
 
 # --------------------------------------------------------------------------- clients
@@ -323,7 +279,7 @@ def test_switching_presets_over_the_api_builds_one_assistant_per_preset(tmp_path
             client.predict("Who granted the designation?", 3, "huge", api_name="/ask")
         assert builds.read_text(encoding="utf-8").split() == ["fast"]  # "accurate" is the one it started with
     finally:
-        _stop(server)
+        stop_server(server.process)
 
 
 def test_an_upload_being_indexed_does_not_hold_up_answers(tmp_path: Path) -> None:
@@ -345,4 +301,4 @@ def test_an_upload_being_indexed_does_not_hold_up_answers(tmp_path: Path) -> Non
             assert "Added slow.txt" in pending.result(timeout=60)
         assert answered < 6 and time.monotonic() - started >= 8
     finally:
-        _stop(server)
+        stop_server(server.process)

@@ -20,8 +20,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -65,6 +67,10 @@ class Server:
     log: Path
     index_dir: Path
 
+    @property
+    def uploads(self) -> Path:
+        return self.index_dir / "uploads"
+
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
@@ -81,22 +87,38 @@ def _env() -> dict[str, str]:
     return env
 
 
-def start_server(cmd: list[str], log: Path, index_dir: Path, port: int, timeout: float) -> Server:
+def start_server(
+    cmd: list[str],
+    log: Path,
+    index_dir: Path,
+    port: int,
+    timeout: float,
+    *,
+    cwd: Path = ROOT,
+    env: Mapping[str, str] | None = None,
+    up: Collection[int] = (200,),
+) -> Server:
+    """Run ``cmd`` (a server on ``port``) in a session of its own, logging to ``log``, until ``/config``
+    answers with a status in ``up``; ``env`` is added to the harness's offline environment."""
     url = f"http://127.0.0.1:{port}/"
-    handle = log.open("wb")
-    process = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, env=_env(), start_new_session=True
-    )
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            cmd, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT, env={**_env(), **(env or {})}, start_new_session=True
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
         try:
             with urllib.request.urlopen(url + "config", timeout=2) as response:
-                if response.status == 200:
-                    return Server(url, process, log, index_dir)
+                status = response.status
+        except urllib.error.HTTPError as exc:  # e.g. 401: up, login required
+            status = exc.code
         except OSError:
-            time.sleep(0.5)
+            status = None
+        if status in up:
+            return Server(url, process, log, index_dir)
+        time.sleep(0.5)
     stop_server(process)
     raise RuntimeError(f"server not up after {timeout:.0f} s:\n{log.read_text(errors='replace')[-4000:]}")
 
@@ -178,10 +200,11 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def shot(page: Any, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / name
-    page.screenshot(path=str(path), full_page=True)
+def shot(page: Any, name: str, *, folder: Path = ARTIFACTS, full_page: bool = True) -> Path:
+    """A PNG of the page in ``folder`` (``SCREENSHOTS``: the ones the docs show)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

@@ -23,6 +23,7 @@ import pytest
 from test_ui_browser import (  # noqa: F401 - browser and page are the harness's fixtures
     FINISHED,
     ROOT,
+    SCREENSHOTS,
     Server,
     ask,
     browser,
@@ -30,13 +31,13 @@ from test_ui_browser import (  # noqa: F401 - browser and page are the harness's
     needs_chromium,
     open_app,
     page,
+    shot,
     start_server,
     stop_server,
 )
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 ZORBLAX = (
     "Zorblax reactor notes\n\nThe zorblax reactor was commissioned in Tromsø in 2031 by Vantablue Energy. "
     "Its output is forty megawatts.\n"
@@ -84,14 +85,6 @@ MARK_IN_VIEW = """() => {
 }"""
 
 
-def screenshot(browser_page: Any, name: str) -> Path:
-    """A viewport-sized PNG of the page for the docs."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / name
-    browser_page.screenshot(path=str(path), full_page=False)
-    return path
-
-
 def start_asking(browser_page: Any, question: str) -> None:
     """Type ``question`` and press Ask, without waiting for the answer."""
     browser_page.fill("#qa-question textarea", question)
@@ -132,7 +125,7 @@ def test_an_earlier_answers_citation_highlights_its_own_passage(chat_server: Ser
     assert page.url.rstrip("/") == chat_server.url.rstrip("/") and len(page.context.pages) == 1
     page.locator("#qa-chat .qa-question").first.evaluate("el => el.scrollIntoView({block: 'start'})")
     page.wait_for_timeout(300)
-    screenshot(page, "chat-earlier-citation.png")
+    shot(page, "chat-earlier-citation.png", folder=SCREENSHOTS, full_page=False)
 
     page.locator("#qa-chat .qa-final").last.locator(".qa-show-sources").click()  # "1 source" shows them too
     page.wait_for_selector("#qa-sources #sources-1", state="visible")
@@ -152,7 +145,7 @@ def test_a_source_opens_the_whole_document_at_the_cited_span(chat_server: Server
     assert len(text) > 0.9 * len(seed.strip())  # the whole document, not a window around the quote
     page.wait_for_function(MARK_IN_VIEW)  # scrolled so that the cited span is in view
     assert page.evaluate("() => document.querySelector('#qa-viewer-doc .qa-doc-text').scrollTop") > 0
-    screenshot(page, "chat-document-viewer.png")
+    shot(page, "chat-document-viewer.png", folder=SCREENSHOTS, full_page=False)
 
     page.click("#qa-new-chat")  # (the fake would read the next question as a follow-up of the first)
     page.wait_for_function("() => !document.querySelector('#qa-chat .qa-final')")
@@ -179,7 +172,7 @@ def test_a_second_question_asked_during_streaming_is_queued_and_answered(chat_se
     assert "Queued (next)" in page.locator("#qa-chat .qa-waiting").inner_text()
     assert page.locator("#qa-chat .qa-streaming").count() == 1  # the first is still being written
     assert page.locator("#qa-question textarea").input_value() == ""  # taken, not lost
-    screenshot(page, "chat-queued-question.png")
+    shot(page, "chat-queued-question.png", folder=SCREENSHOTS, full_page=False)
     wait_finished(page, 2)
     finals = page.locator("#qa-chat .qa-final").all_inner_texts()
     assert f"(You asked: {SLOW})" in finals[0]
@@ -204,7 +197,7 @@ def test_stop_stops_the_answer_being_written(chat_server: Server, page: Any) -> 
     assert "Stopped before an answer was checked against the documents." in page.locator("#qa-chat").inner_text()
     assert draft.strip() and draft.strip().split()[0] not in page.locator("#qa-chat .qa-stopped").inner_text()
     assert page.locator("#qa-stop").is_disabled() and page.locator("#qa-regenerate").is_enabled()
-    screenshot(page, "chat-stopped.png")
+    shot(page, "chat-stopped.png", folder=SCREENSHOTS, full_page=False)
     result = ask(page, "Which company markets venetoclax?")  # the assistant is free again
     assert "(You asked: Which company markets venetoclax?)" in result.text
 
@@ -265,7 +258,7 @@ def test_raw_model_text_streams_as_a_draft_then_gives_way_to_the_refusal(chat_se
     page.wait_for_function("() => (document.querySelector('#qa-chat .qa-draft') || {}).textContent?.includes('[3]')")
     assert page.locator("#qa-chat .qa-drafting").text_content() == "Drafting: not yet checked against the documents…"
     assert page.locator("#qa-chat .qa-draft a").count() == 0  # a raw marker is not a link
-    screenshot(page, "chat-drafting.png")
+    shot(page, "chat-drafting.png", folder=SCREENSHOTS, full_page=False)
     wait_finished(page, 1)
     chat = page.locator("#qa-chat").inner_text()
     assert "Not answered from the documents" in chat
@@ -299,7 +292,7 @@ def test_conversations_are_saved_renamed_exported_and_reopened_after_a_reload(ch
     page.wait_for_function("() => !document.querySelector('#qa-chat .qa-final')")
     page.locator("#qa-conversations label:has-text('Mesutoclax approval')").click()
     page.wait_for_selector("#qa-chat .qa-final")
-    screenshot(page, "chat-saved-conversations.png")
+    shot(page, "chat-saved-conversations.png", folder=SCREENSHOTS, full_page=False)
     page.click("#qa-delete")
     page.click("#qa-delete-yes")
     page.wait_for_function("() => !document.querySelector('#qa-chat .qa-final')")
@@ -350,7 +343,7 @@ def test_a_chat_limited_to_chosen_documents_searches_only_those(chat_server: Ser
     scoped = ask(page, question)
     assert "Not answered from the documents" in scoped.text  # the reactor note is outside the scope
     assert "zorblax-notes.txt" not in page.locator("#qa-sources").inner_text()
-    screenshot(page, "chat-scoped-to-documents.png")
+    shot(page, "chat-scoped-to-documents.png", folder=SCREENSHOTS, full_page=False)
     page.locator("#qa-scope .token-remove, #qa-scope [aria-label^='Remove']").first.click()
     unscoped = ask(page, "Where was the zorblax reactor commissioned, then?")
     assert "Tromsø" in unscoped.text

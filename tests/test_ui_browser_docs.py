@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import test_ui_browser as harness
 from test_ingest_formats import make_csv, make_docx
-from test_ui_browser import ROOT, Server, ask, needs_chromium, open_app, open_tab, upload
+from test_ui_browser import SCREENSHOTS, Server, ask, needs_chromium, open_app, open_tab, shot, upload
 
 from qa.ui_documents import ALLOWED_UPLOAD_EXTENSIONS
 
@@ -26,15 +26,7 @@ browser = harness.browser
 fake_server = harness.fake_server
 page = harness.page
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 STATUS = "#qa-upload-status .qa-upload-status"
-
-
-def screenshot(page: Any, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / name
-    page.screenshot(path=str(path), full_page=True)
-    return path
 
 
 def choose_for_removal(page: Any, doc_id: str) -> None:
@@ -61,7 +53,7 @@ def test_remove_asks_first_and_only_confirming_deletes(fake_server: Server, page
     prompt.wait_for(state="visible")
     assert "Remove keep_me.txt from the index?" in prompt.inner_text()
     assert "uploaded file is deleted too" in prompt.inner_text()
-    screenshot(page, "documents-confirm-remove.png")
+    shot(page, "documents-confirm-remove.png", folder=SCREENSHOTS)
     page.wait_for_timeout(500)
     assert "keep_me.txt" in page.locator("#qa-docs").inner_text() and saved.is_file()
 
@@ -75,7 +67,7 @@ def test_remove_asks_first_and_only_confirming_deletes(fake_server: Server, page
     page.wait_for_selector(f"{STATUS}:has-text('Removed keep_me.txt from the index.')")
     page.wait_for_function("() => !document.querySelector('#qa-docs').innerText.includes('keep_me.txt')")
     assert not prompt.is_visible() and not saved.exists()
-    screenshot(page, "documents-removed.png")
+    shot(page, "documents-removed.png", folder=SCREENSHOTS)
     assert not page.js_errors
 
 
@@ -97,7 +89,7 @@ def test_several_files_at_once_get_a_plain_line_each(fake_server: Server, page: 
     assert not any(str(tmp_path) in line or "/uploads/" in line for line in lines)
     for name in ("venetoclax_notes.txt", "harbour.docx", "lights.csv"):
         page.wait_for_selector(f"#qa-docs :text('{name}')")
-    screenshot(page, "documents-upload-several.png")
+    shot(page, "documents-upload-several.png", folder=SCREENSHOTS)
 
     open_tab(page, "Ask")
     answer = ask(page, "Which engineer built the Kestrel Point lighthouse?")
@@ -134,7 +126,7 @@ def test_the_ask_tab_shows_the_preset_and_a_question_in_another_language_is_refu
     assert "Not answered from the documents" in refused.text
     assert "Questions in English work best" in refused.text
     assert "No passage mentions" not in refused.text
-    screenshot(page, "ask-language-notice.png")
+    shot(page, "ask-language-notice.png", folder=SCREENSHOTS)
 
     open_tab(page, "Settings")
     page.get_by_label("fast").check()
