@@ -608,7 +608,7 @@ class ChatHandlers:
         self.exposed = exposed
         self.runtime = runtime or ChatRuntime()
         self.writer_wait = writer_wait  # how long a drain waits for another one to let go of a conversation
-        self._showing: dict[str, str | None] = {}  # page -> the conversation it shows
+        self._showing: dict[str, ChatSession] = {}  # page -> its session, with the conversation it shows
         self._showing_lock = threading.Lock()
         self._exports = tempfile.TemporaryDirectory(prefix="qa-exports-")  # removed when the server stops
 
@@ -685,14 +685,20 @@ class ChatHandlers:
         """Note which conversation the page of ``session`` shows now."""
         with self._showing_lock:
             self._showing.pop(session.page, None)
-            self._showing[session.page] = session.conversation_id
+            self._showing[session.page] = session
             while len(self._showing) > 10_000:  # pages come and go: forget the oldest
                 self._showing.pop(next(iter(self._showing)))
 
     def shows(self, session: ChatSession) -> bool:
         """Whether the page of ``session`` still shows its conversation (not another one opened since)."""
         with self._showing_lock:
-            return self._showing.get(session.page, session.conversation_id) == session.conversation_id
+            shown = self._showing.get(session.page, session)
+        return shown.conversation_id == session.conversation_id
+
+    def _shown(self, page: str) -> ChatSession | None:
+        """The session a page has shown already (a question asked on it before its load ran)."""
+        with self._showing_lock:
+            return self._showing.get(page) if page else None
 
     def _answered_view(self, session: ChatSession) -> tuple[Any, ...]:
         """After an answer: a full render, unless the page has gone on to another conversation
@@ -729,8 +735,8 @@ class ChatHandlers:
 
     def load(self, saved: Any, session: ChatSession | None, username: str | None, page: str = "") -> tuple[Any, ...]:
         """A page (re)loaded: reopen the conversation its browser had open (a question asked before
-        this ran has made the session already: it is kept)."""
-        return self.view(session or self.session_for(saved, username, page))
+        this ran has made the session already: it is kept, even when this load started before it)."""
+        return self.view(session or self._shown(page) or self.session_for(saved, username, page))
 
     def submit(self, question: str, session: ChatSession | None, scope: Sequence[str] | None) -> tuple[Any, ...]:
         """Queue ``question`` in the open conversation (made and saved on the first question); the

@@ -399,3 +399,18 @@ def test_a_reloaded_page_takes_over_the_answer_its_old_page_left(tmp_path: Path,
     (turn,) = chat.store.turns(session.owner, session.conversation_id or "")
     assert turn.question == QUESTION and turn.answer is not None  # answered by the new page
     assert shown(renders[-1])["chatbot"] == chat_messages([turn]) and fake.calls == 2
+
+
+def test_a_question_asked_before_the_pages_load_ran_is_kept_and_answered(tmp_path: Path, fake_seeds: Path) -> None:
+    # The page's load started before the question (its session input was still empty) and returns after
+    # the question was queued: it must show the asked conversation, not a new empty one that hides the answer.
+    chat, fake = handlers(tmp_path, fake_seeds)
+    _, *view = chat.submit(QUESTION, chat.session_for({}, None, "page-1"), [])
+    session = shown(view)["session"]
+    loaded = shown(chat.load({}, None, None, "page-1"))
+    assert loaded["session"] == session and loaded["chatbot"][-1]["content"] == render_waiting_html(1)
+    final = shown(list(chat.drain(session, 3, None))[-1])
+    (turn,) = chat.store.turns(session.owner, session.conversation_id or "")
+    assert turn.answer is not None and final["chatbot"] == chat_messages([turn])
+    other = shown(chat.load({}, None, None, "page-2"))  # another page: a conversation of its own
+    assert other["session"].conversation_id is None and other["session"].page == "page-2"
